@@ -1,0 +1,25 @@
+"""Latent-space model families, registered with the transformers Auto classes on import."""
+
+from transformers import AutoConfig, AutoModelForSeq2SeqLM
+
+from .configuration_latent_space import LatentSpaceConfig
+from .modeling_latent_space import (
+    LatentSpaceForConditionalGeneration,
+    LatentSpacePreTrainedModel,
+    LatentSpaceSeq2SeqLMOutput,
+)
+from .processing_latent_space import LatentSpaceProcessor
+
+AutoConfig.register(LatentSpaceConfig.model_type, LatentSpaceConfig, exist_ok=True)
+AutoModelForSeq2SeqLM.register(LatentSpaceConfig, LatentSpaceForConditionalGeneration, exist_ok=True)
+# `auto_map` in saved configs lets a pushed checkpoint load with `trust_remote_code=True` without this package.
+LatentSpaceConfig.register_for_auto_class()
+LatentSpaceForConditionalGeneration.register_for_auto_class("AutoModelForSeq2SeqLM")
+
+__all__ = [
+    "LatentSpaceConfig",
+    "LatentSpaceForConditionalGeneration",
+    "LatentSpacePreTrainedModel",
+    "LatentSpaceProcessor",
+    "LatentSpaceSeq2SeqLMOutput",
+]
