@@ -347,20 +347,35 @@ class LatentSpaceForConditionalGeneration(LatentSpacePreTrainedModel, Generation
 
     # -- stages --------------------------------------------------------------------------------------------------------
 
-    def encode(self, input_ids: torch.LongTensor, attention_mask: torch.LongTensor | None = None) -> torch.Tensor:
-        """Dialogue tokens -> idea vector `z_in` of shape `(batch_size, latent_dim)`."""
-        if input_ids is None:
-            raise ValueError("`input_ids` (the tokenized dialogues) are required to encode.")
-        if input_ids.dim() != 2 or input_ids.shape[1] == 0:
-            raise ValueError(
-                f"`input_ids` must be a non-empty (batch, length) tensor, got shape {tuple(input_ids.shape)}."
-            )
-        if attention_mask is None:
-            attention_mask = torch.ones_like(input_ids)
-        with torch.set_grad_enabled(torch.is_grad_enabled() and self._encoder_is_trainable()):
-            hidden_states = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    def encode(
+        self,
+        input_ids: torch.LongTensor | None,
+        attention_mask: torch.LongTensor | None = None,
+        encoder_hidden_states: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """
+        Dialogue tokens -> idea vector `z_in` of shape `(batch_size, latent_dim)`.
+
+        `encoder_hidden_states` (`(batch_size, length, hidden)`, with `attention_mask` over `length`) skips the encoder
+        and pools these states instead: this is how a cache of a frozen encoder's outputs is replayed.
+        """
+        if encoder_hidden_states is None:
+            if input_ids is None:
+                raise ValueError("`input_ids` (the tokenized dialogues) are required to encode.")
+            if input_ids.dim() != 2 or input_ids.shape[1] == 0:
+                raise ValueError(
+                    f"`input_ids` must be a non-empty (batch, length) tensor, got shape {tuple(input_ids.shape)}."
+                )
+            if attention_mask is None:
+                attention_mask = torch.ones_like(input_ids)
+            with torch.set_grad_enabled(torch.is_grad_enabled() and self._encoder_is_trainable()):
+                encoder_hidden_states = self.encoder(
+                    input_ids=input_ids, attention_mask=attention_mask
+                ).last_hidden_state
+        elif attention_mask is None:
+            attention_mask = torch.ones(encoder_hidden_states.shape[:2], device=encoder_hidden_states.device)
         head_dtype = self.compression.mlp[0].weight.dtype
-        pooled = self.pooler(hidden_states.to(head_dtype), attention_mask)
+        pooled = self.pooler(encoder_hidden_states.to(head_dtype), attention_mask)
         return self.compression(pooled)
 
     def reason(self, latent_in: torch.Tensor) -> torch.Tensor:
@@ -384,6 +399,7 @@ class LatentSpaceForConditionalGeneration(LatentSpacePreTrainedModel, Generation
         attention_mask: torch.LongTensor | None = None,
         labels: torch.LongTensor | None = None,
         latent: torch.Tensor | None = None,
+        encoder_hidden_states: torch.Tensor | None = None,
         num_items_in_batch: int | torch.Tensor | None = None,
         **kwargs,
     ) -> LatentSpaceSeq2SeqLMOutput:
@@ -393,6 +409,8 @@ class LatentSpaceForConditionalGeneration(LatentSpacePreTrainedModel, Generation
             `DataCollatorForLatentPrefix` makes them). Teacher forcing feeds them shifted by one after the soft prompt.
         latent (`torch.Tensor` of shape `(batch_size, latent_dim)`, *optional*):
             A ready `z_out` to decode instead of encoding `input_ids`.
+        encoder_hidden_states (`torch.Tensor` of shape `(batch_size, length, encoder_hidden_size)`, *optional*):
+            Cached outputs of a frozen encoder, pooled instead of running the encoder (see `encode`).
         num_items_in_batch (`int`, *optional*):
             Target tokens in the whole accumulated batch, passed by `Trainer` so gradient accumulation averages exactly.
         """
@@ -402,7 +420,7 @@ class LatentSpaceForConditionalGeneration(LatentSpacePreTrainedModel, Generation
             )
         latent_in = None
         if latent is None:
-            latent_in = self.encode(input_ids, attention_mask)
+            latent_in = self.encode(input_ids, attention_mask, encoder_hidden_states)
             latent = self.reason(latent_in)
         prefix = self.prefix_embeddings(latent)
 
@@ -440,6 +458,7 @@ class LatentSpaceForConditionalGeneration(LatentSpacePreTrainedModel, Generation
         attention_mask: torch.LongTensor | None = None,
         latent: torch.Tensor | None = None,
         generation_config: GenerationConfig | None = None,
+        encoder_hidden_states: torch.Tensor | None = None,
         **kwargs,
     ) -> torch.LongTensor:
         """
@@ -452,7 +471,7 @@ class LatentSpaceForConditionalGeneration(LatentSpacePreTrainedModel, Generation
         for training_only in ("labels", "decoder_input_ids", "decoder_attention_mask"):
             kwargs.pop(training_only, None)
         if latent is None:
-            latent = self.reason(self.encode(input_ids, attention_mask))
+            latent = self.reason(self.encode(input_ids, attention_mask, encoder_hidden_states))
         elif latent.dim() != 2 or latent.shape[-1] != self.config.latent_dim:
             raise ValueError(
                 f"`latent` must have shape (batch_size, {self.config.latent_dim}), got {tuple(latent.shape)}."

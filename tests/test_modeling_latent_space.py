@@ -323,3 +323,14 @@ def test_decoder_tokenizer_without_pad_token_pads_with_eos():
     processor = tiny_processor()
     assert processor.decoder_tokenizer.pad_token_id == processor.decoder_tokenizer.eos_token_id
     assert processor.pad_token_id == processor.eos_token_id
+
+
+@pytest.mark.parametrize("pooling", ["mean", "attention"])
+def test_cached_encoder_states_give_the_same_loss_as_running_the_encoder(batch, pooling):
+    model = tiny_model(pooling=pooling).eval()
+    with torch.no_grad():
+        states = model.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+    replayed = model(
+        input_ids=None, attention_mask=batch["attention_mask"], labels=batch["labels"], encoder_hidden_states=states
+    )
+    torch.testing.assert_close(replayed.loss, model(**batch).loss)
