@@ -1,0 +1,217 @@
+#!/usr/bin/env python
+"""
+Fine-tune a latent-space summarizer with the stock Seq2SeqTrainer.
+
+    python run_summarization.py recipes/samsum/frozen.yaml [--any_argument value ...]
+    accelerate launch --config_file recipes/accelerate/ddp.yaml run_summarization.py recipes/samsum/lora.yaml
+
+The recipe fills the model, data and Seq2SeqTrainingArguments dataclasses; command-line arguments override it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import datasets
+import transformers
+from transformers import Seq2SeqTrainer, set_seed
+from transformers.trainer_utils import get_last_checkpoint
+
+from data_collators import DataCollatorForLatentPrefix
+from training.arguments import load_recipe, parse_args
+from training.data import check_columns, drop_empty_dialogues, load_raw_splits, select_rows, tokenize_split
+from training.evaluation import build_compute_metrics, decode_generated
+from training.feature_cache import attach_feature_cache
+from training.hub import push_output_dir
+from training.model_card import write_model_card
+from training.model_setup import build_model_and_processor, count_parameters
+
+logger = logging.getLogger(__name__)
+
+
+def setup_logging(training_args) -> None:
+    logging.basicConfig(
+        format="%(asctime)s - %(levelname)s - %(name)s - %(message)s",
+        datefmt="%H:%M:%S",
+        handlers=[logging.StreamHandler(sys.stdout)],
+    )
+    level = training_args.get_process_log_level()
+    logger.setLevel(level)
+    logging.getLogger("training").setLevel(level)
+    datasets.utils.logging.set_verbosity(level)
+    transformers.utils.logging.set_verbosity(level)
+
+
+def find_checkpoint(training_args, data_args) -> str | None:
+    """An explicit --resume_from_checkpoint wins; otherwise a run killed earlier in output_dir resumes."""
+    if training_args.resume_from_checkpoint is not None:
+        if not Path(training_args.resume_from_checkpoint).is_dir():
+            raise FileNotFoundError(f"--resume_from_checkpoint {training_args.resume_from_checkpoint} does not exist.")
+        return training_args.resume_from_checkpoint
+    output_dir = Path(training_args.output_dir)
+    if not training_args.do_train or data_args.overwrite_output_dir or not output_dir.is_dir():
+        return None
+    last = get_last_checkpoint(str(output_dir))
+    if last is not None:
+        logger.info(f"Resuming from {last} (pass --overwrite_output_dir true to start over).")
+    return last
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    model_args, data_args, training_args = parse_args(argv)
+    setup_logging(training_args)
+    logger.info(f"Model arguments: {model_args}")
+    logger.info(f"Data arguments: {data_args}")
+    logger.info(f"Training arguments: {training_args}")
+    push_to_hub = training_args.push_to_hub
+    training_args.push_to_hub = False  # pushed at the end, with the model card, and without failing at start offline
+
+    checkpoint = find_checkpoint(training_args, data_args)
+    set_seed(training_args.seed)
+    model, processor = build_model_and_processor(model_args)
+    trainable, total = count_parameters(model)
+    logger.info(f"Trainable parameters: {trainable:,} of {total:,} ({100 * trainable / total:.2f}%)")
+
+    # -- data --------------------------------------------------------------------------------------------------------
+    wanted = {"train": training_args.do_train, "validation": training_args.do_eval, "test": training_args.do_predict}
+    raw = load_raw_splits(
+        data_args.dataset_name,
+        data_args.dataset_config_name,
+        {"train": data_args.train_file, "validation": data_args.validation_file, "test": data_args.test_file},
+        splits=tuple(split for split, needed in wanted.items() if needed),
+    )
+    limits = {"train": data_args.max_train_samples, "validation": data_args.max_eval_samples}
+    limits["test"] = data_args.max_predict_samples
+    splits, tokenized = {}, {}
+    for split, needed in wanted.items():
+        if not needed:
+            continue
+        if split not in raw:
+            raise ValueError(
+                f"A {split} split is needed (do_{'eval' if split == 'validation' else split}) but none was given."
+            )
+        check_columns(raw[split], split, [data_args.text_column, data_args.summary_column])
+        dataset = select_rows(raw[split], limits[split])
+        splits[split] = drop_empty_dialogues(
+            dataset, data_args.text_column, split, data_args.preprocessing_num_workers
+        )
+        with training_args.main_process_first(desc=f"tokenizing {split}"):
+            tokenized[split] = tokenize_split(
+                splits[split],
+                processor,
+                split,
+                data_args.text_column,
+                data_args.summary_column,
+                data_args.max_source_length,
+                data_args.max_target_length,
+                data_args.preprocessing_num_workers,
+            )
+
+    collator = DataCollatorForLatentPrefix(
+        processor.encoder_tokenizer,
+        processor.decoder_tokenizer,
+        pad_to_multiple_of=data_args.pad_to_multiple_of,
+        max_target_length=data_args.max_target_length,
+    )
+    if data_args.use_feature_cache and "train" in tokenized:
+        tokenized["train"], collator = attach_feature_cache(model, tokenized["train"], collator, training_args)
+
+    trainer = Seq2SeqTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=tokenized.get("train"),
+        eval_dataset=tokenized.get("validation"),
+        data_collator=collator,
+        processing_class=processor,
+        compute_metrics=build_compute_metrics(processor) if training_args.predict_with_generate else None,
+    )
+
+    # -- train, evaluate, predict ----------------------------------------------------------------------------------
+    metrics: dict[str, float] = {}
+    if training_args.do_train:
+        result = trainer.train(resume_from_checkpoint=checkpoint)
+        trainer.save_model()
+        trainer.log_metrics("train", result.metrics)
+        trainer.save_metrics("train", result.metrics)
+        trainer.save_state()
+        metrics.update({f"train_{k}" if not k.startswith("train") else k: v for k, v in result.metrics.items()})
+    examples: list[dict[str, str]] = []
+    if training_args.do_eval:
+        eval_metrics = trainer.evaluate(metric_key_prefix="eval")
+        trainer.log_metrics("eval", eval_metrics)
+        trainer.save_metrics("eval", eval_metrics)
+        metrics.update(eval_metrics)
+        examples = example_summaries(trainer, tokenized["validation"], splits["validation"], data_args, processor)
+    if training_args.do_predict:
+        prediction = trainer.predict(tokenized["test"], metric_key_prefix="predict")
+        trainer.log_metrics("predict", prediction.metrics)
+        trainer.save_metrics("predict", prediction.metrics)
+        metrics.update(prediction.metrics)
+        if trainer.is_world_process_zero() and training_args.predict_with_generate:
+            write_predictions(
+                Path(training_args.output_dir) / "generated_predictions.jsonl",
+                splits["test"],
+                decode_generated(prediction.predictions, processor),
+                data_args,
+            )
+
+    # -- card and hub -------------------------------------------------------------------------------------------------
+    if trainer.is_world_process_zero():
+        recipe = load_recipe(argv[0]) if argv and argv[0].endswith((".yaml", ".yml")) else {}
+        write_model_card(
+            training_args.output_dir,
+            model_name=training_args.hub_model_id or Path(training_args.output_dir).name,
+            config=model.config,
+            dataset_name=data_args.dataset_name or Path(data_args.train_file or data_args.validation_file).parent.name,
+            recipe={"recipe": recipe, "command_line": argv[1:] if recipe else argv},
+            metrics=metrics,
+            trainable_parameters=trainable,
+            total_parameters=total,
+            examples=examples,
+        )
+        for example in examples:
+            logger.info(
+                f"\nDIALOGUE: {example['dialogue']}\nREFERENCE: {example['reference']}\nGENERATED: {example['prediction']}"
+            )
+        if push_to_hub:
+            push_output_dir(training_args)
+    return metrics
+
+
+def example_summaries(trainer, tokenized, raw, data_args, processor, count: int = 3) -> list[dict[str, str]]:
+    """A few validation summaries for the log and the model card."""
+    count = min(count, len(tokenized))
+    if count == 0 or not trainer.args.predict_with_generate:
+        return []
+    prediction = trainer.predict(tokenized.select(range(count)), metric_key_prefix="examples")
+    texts = decode_generated(prediction.predictions, processor)
+    return [
+        {
+            "dialogue": raw[i][data_args.text_column],
+            "reference": raw[i][data_args.summary_column],
+            "prediction": texts[i],
+        }
+        for i in range(count)
+    ]
+
+
+def write_predictions(path: Path, raw, predictions: list[str], data_args) -> None:
+    with path.open("w") as handle:
+        for i, prediction in enumerate(predictions):
+            row = raw[i]
+            record = {
+                "id": row.get(data_args.id_column, i) if data_args.id_column else i,
+                "dialogue": row[data_args.text_column],
+                "reference": row[data_args.summary_column],
+                "prediction": prediction,
+            }
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    logger.info(f"Wrote {len(predictions)} predictions to {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""
+A cache of a frozen encoder's outputs, computed once before training and replayed every epoch.
+
+With `mean` or `cls` pooling the cache keeps only the pooled vector per example (stored as a length-1 sequence, which
+pools to itself); with `attention` pooling it keeps the token states, since the pooling itself is trained.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader
+from torch.utils.data import Dataset as TorchDataset
+from tqdm.auto import tqdm
+
+from data_collators import DataCollatorForLatentPrefix
+
+logger = logging.getLogger(__name__)
+
+
+class CachedEncoderDataset(TorchDataset):
+    """The tokenized dataset, each example carrying its cached `encoder_hidden_states` ([length, hidden])."""
+
+    def __init__(self, dataset, states: list[torch.Tensor]):
+        self.dataset, self.states = dataset, states
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return {**self.dataset[index], "encoder_hidden_states": self.states[index]}
+
+
+@dataclass
+class DataCollatorWithEncoderCache:
+    """Pads cached encoder states (and their mask) and lets the wrapped collator build the labels; batches without
+    cached states (evaluation) go to the wrapped collator unchanged."""
+
+    collator: DataCollatorForLatentPrefix
+
+    def __call__(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        if not all("encoder_hidden_states" in f for f in features):
+            return self.collator(features)  # evaluation and prediction batches run the encoder as usual
+        batch = self.collator([{k: v for k, v in f.items() if k != "encoder_hidden_states"} for f in features])
+        states = [f["encoder_hidden_states"] for f in features]
+        length = max(s.shape[0] for s in states)
+        padded = states[0].new_zeros((len(states), length, states[0].shape[-1]))
+        mask = torch.zeros((len(states), length), dtype=torch.long)
+        for row, s in enumerate(states):
+            padded[row, : s.shape[0]] = s
+            mask[row, : s.shape[0]] = 1
+        batch.pop("input_ids")
+        batch.update({"encoder_hidden_states": padded, "attention_mask": mask})
+        return batch
+
+
+def _autocast(training_args):
+    device_type = training_args.device.type
+    if training_args.fp16:
+        return torch.autocast(device_type, dtype=torch.float16)
+    if training_args.bf16:
+        return torch.autocast(device_type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@torch.no_grad()
+def compute_encoder_cache(model, dataset, collator, training_args, batch_size: int = 64) -> list[torch.Tensor]:
+    """Runs the frozen encoder once over the dataset, under the same autocast as training; states kept on CPU."""
+    device = training_args.device
+    was_training = model.training
+    model.to(device).eval()
+    keep_tokens = model.config.pooling == "attention"
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collator)
+    states: list[torch.Tensor] = []
+    for batch in tqdm(loader, desc="Caching frozen encoder outputs", disable=not training_args.should_log):
+        ids, mask = batch["input_ids"].to(device), batch["attention_mask"].to(device)
+        with _autocast(training_args):
+            hidden = model.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+        if keep_tokens:
+            states.extend(h[: int(m.sum())].cpu() for h, m in zip(hidden, mask, strict=True))
+        else:
+            pooled = model.pooler(hidden.float(), mask)
+            states.extend(p.unsqueeze(0).cpu() for p in pooled)
+    model.train(was_training)
+    return states
+
+
+def attach_feature_cache(model, dataset, collator: DataCollatorForLatentPrefix, training_args):
+    """Returns (cached dataset, collator) for the Trainer; refuses when the encoder is not frozen."""
+    if any(p.requires_grad for p in model.encoder.parameters()):
+        raise ValueError(
+            "use_feature_cache needs a frozen encoder without LoRA: its outputs would change during training. "
+            "Set freeze_encoder: true and drop encoder_lora, or turn the cache off."
+        )
+    states = compute_encoder_cache(model, dataset, collator, training_args)
+    logger.info(
+        f"Cached encoder outputs for {len(states)} training examples "
+        f"({sum(s.numel() for s in states) * states[0].element_size() / 2**20:.1f} MiB)."
+    )
+    return CachedEncoderDataset(dataset, states), DataCollatorWithEncoderCache(collator)

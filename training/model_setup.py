@@ -1,0 +1,103 @@
+"""Building the model and its tokenizers from ModelArguments: new heads on two backbones, or a trained checkpoint."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import torch
+from transformers import AutoModelForSeq2SeqLM, BitsAndBytesConfig
+
+from modeling import LatentSpaceForConditionalGeneration, LatentSpaceProcessor
+
+from .arguments import ModelArguments
+
+logger = logging.getLogger(__name__)
+
+HEAD_FIELDS = (
+    "pooling",
+    "latent_dim",
+    "compression_hidden_dims",
+    "middle_model",
+    "middle_hidden_dim",
+    "middle_num_layers",
+    "num_latent_slots",
+    "middle_num_heads",
+    "num_reasoning_steps",
+    "prefix_len",
+    "prefix_hidden_dim",
+    "head_dropout",
+    "freeze_encoder",
+    "freeze_decoder",
+    "encoder_lora",
+    "decoder_lora",
+)
+
+
+def quantization_config(args: ModelArguments) -> BitsAndBytesConfig | None:
+    """8-bit or 4-bit backbones need bitsandbytes and a CUDA GPU; say so before anything is downloaded."""
+    if not (args.load_in_8bit or args.load_in_4bit):
+        return None
+    if not torch.cuda.is_available():
+        raise RuntimeError(
+            "load_in_8bit / load_in_4bit need a CUDA GPU (bitsandbytes), and none is visible. Use the frozen or lora "
+            "recipe on this machine, or run this recipe on a GPU."
+        )
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError as error:
+        raise ImportError("8-bit and 4-bit backbones need bitsandbytes: pip install bitsandbytes") from error
+    if args.load_in_8bit:
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type=args.bnb_4bit_quant_type,
+        bnb_4bit_compute_dtype=getattr(torch, args.bnb_4bit_compute_dtype),
+        bnb_4bit_use_double_quant=True,
+    )
+
+
+def loading_kwargs(args: ModelArguments) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {}
+    if args.backbone_dtype is not None:
+        kwargs["dtype"] = args.backbone_dtype if args.backbone_dtype == "auto" else getattr(torch, args.backbone_dtype)
+    if args.attn_implementation is not None:
+        kwargs["attn_implementation"] = args.attn_implementation
+    quantization = quantization_config(args)
+    if quantization is not None:
+        kwargs["quantization_config"] = quantization
+        kwargs["device_map"] = {"": torch.cuda.current_device()}
+    return kwargs
+
+
+def build_model_and_processor(
+    args: ModelArguments,
+) -> tuple[LatentSpaceForConditionalGeneration, LatentSpaceProcessor]:
+    if args.model_name_or_path is not None:
+        logger.info(f"Loading the trained latent-space model {args.model_name_or_path}")
+        model = AutoModelForSeq2SeqLM.from_pretrained(args.model_name_or_path, **loading_kwargs(args))
+        processor = LatentSpaceProcessor.from_pretrained(args.model_name_or_path)
+    else:
+        head_kwargs = {name: getattr(args, name) for name in HEAD_FIELDS if getattr(args, name) is not None}
+        logger.info(
+            f"Building new heads on encoder {args.encoder_name_or_path} and decoder {args.decoder_name_or_path} "
+            f"with {head_kwargs}"
+        )
+        model = LatentSpaceForConditionalGeneration.from_encoder_decoder_pretrained(
+            args.encoder_name_or_path, args.decoder_name_or_path, **head_kwargs, **loading_kwargs(args)
+        )
+        processor = LatentSpaceProcessor.from_encoder_decoder_pretrained(
+            args.encoder_name_or_path, args.decoder_name_or_path
+        )
+    model.generation_config.max_new_tokens = args.max_new_tokens
+    if args.repetition_penalty is not None:
+        model.generation_config.repetition_penalty = args.repetition_penalty
+    if args.no_repeat_ngram_size is not None:
+        model.generation_config.no_repeat_ngram_size = args.no_repeat_ngram_size
+    return model, processor
+
+
+def count_parameters(model: torch.nn.Module) -> tuple[int, int]:
+    """(trainable, total) parameter counts."""
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return trainable, sum(p.numel() for p in model.parameters())
