@@ -1,0 +1,164 @@
+#!/usr/bin/env python
+"""
+Evaluate a trained latent-space summarizer: generate summaries for a split, score them with ROUGE, time it.
+
+    python run_eval.py --model_name_or_path outputs/samsum-frozen --validation_file data/demo/validation.jsonl
+
+Writes `predictions.jsonl` (id, dialogue, reference, prediction) and `eval_results.json` (ROUGE, mean length,
+throughput) to --output_dir (default: the model folder) and prints a short table.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+from transformers import AutoModelForSeq2SeqLM, set_seed
+
+from metrics import ROUGE_KEYS
+from modeling import LatentSpaceProcessor
+from training.arguments import parse_args
+from training.data import check_columns, drop_empty_dialogues, load_raw_splits, select_rows
+from training.evaluation import rouge_scores
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class EvalArguments:
+    model_name_or_path: str = field(metadata={"help": "A trained latent-space checkpoint: folder or Hub id."})
+    dataset_name: str | None = field(default=None, metadata={"help": "Hub dataset (e.g. samsum)."})
+    dataset_config_name: str | None = field(default=None, metadata={"help": "Hub dataset configuration."})
+    validation_file: str | None = field(default=None, metadata={"help": "Local json/jsonl/csv validation file."})
+    test_file: str | None = field(default=None, metadata={"help": "Local json/jsonl/csv test file."})
+    split: str | None = field(default=None, metadata={"help": "validation or test (default: whichever is given)."})
+    text_column: str = field(default="dialogue", metadata={"help": "Column holding the dialogue."})
+    summary_column: str = field(default="summary", metadata={"help": "Column holding the reference summary."})
+    id_column: str | None = field(default="id", metadata={"help": "Column with example ids."})
+    max_samples: int | None = field(default=None, metadata={"help": "Evaluate only this many rows."})
+    max_source_length: int = field(default=256, metadata={"help": "Dialogue tokens kept."})
+    batch_size: int = field(default=32, metadata={"help": "Dialogues per generation batch."})
+    max_new_tokens: int | None = field(default=None, metadata={"help": "Summary length limit (model default)."})
+    num_beams: int | None = field(default=None, metadata={"help": "Beam search width (model default: greedy)."})
+    do_sample: bool = field(default=False, metadata={"help": "Sample instead of greedy/beam decoding."})
+    temperature: float | None = field(default=None, metadata={"help": "Sampling temperature."})
+    top_p: float | None = field(default=None, metadata={"help": "Nucleus sampling mass."})
+    top_k: int | None = field(default=None, metadata={"help": "Top-k sampling."})
+    repetition_penalty: float | None = field(default=None, metadata={"help": "Repetition penalty."})
+    output_dir: str | None = field(default=None, metadata={"help": "Where results go (default: the model folder)."})
+    device: str | None = field(default=None, metadata={"help": "cpu, cuda, cuda:1 ... (default: cuda if available)."})
+    fp16: bool = field(default=False, metadata={"help": "Run the model in float16 (GPU)."})
+    seed: int = field(default=42, metadata={"help": "Seed for sampling."})
+
+    def generation_kwargs(self) -> dict:
+        names = ("max_new_tokens", "num_beams", "temperature", "top_p", "top_k", "repetition_penalty")
+        kwargs = {name: getattr(self, name) for name in names if getattr(self, name) is not None}
+        if self.do_sample:
+            kwargs["do_sample"] = True
+        return kwargs
+
+
+def choose_split(args: EvalArguments) -> tuple[str, dict[str, str]]:
+    files = {"validation": args.validation_file, "test": args.test_file}
+    files = {split: path for split, path in files.items() if path}
+    if args.split is not None:
+        return args.split, files
+    if len(files) == 1:
+        return next(iter(files)), files
+    if args.dataset_name is None and not files:
+        raise ValueError("Nothing to evaluate: give --validation_file, --test_file or --dataset_name (with --split).")
+    return "validation" if "validation" in files or not files else "test", files
+
+
+def check_checkpoint(name_or_path: str) -> None:
+    """A local path that is missing or holds no model is an error here, not a Hub lookup that fails later."""
+    path = Path(name_or_path).expanduser()
+    looks_local = path.exists() or name_or_path.startswith(("/", ".", "~")) or len(path.parts) > 2
+    if looks_local and not (path / "config.json").is_file():
+        raise FileNotFoundError(
+            f"No model checkpoint at {name_or_path}: expected a folder with config.json (as saved by "
+            "run_summarization.py). Give the training output_dir or one of its checkpoint-* folders."
+        )
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    logging.basicConfig(format="%(asctime)s - %(levelname)s - %(message)s", level=logging.INFO, stream=sys.stdout)
+    (args,) = parse_args(argv, classes=(EvalArguments,))
+    split, files = choose_split(args)
+    set_seed(args.seed)
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+    check_checkpoint(args.model_name_or_path)
+    model = (
+        AutoModelForSeq2SeqLM.from_pretrained(args.model_name_or_path, dtype=torch.float16 if args.fp16 else None)
+        .to(device)
+        .eval()
+    )
+    processor = LatentSpaceProcessor.from_pretrained(args.model_name_or_path)
+
+    raw = load_raw_splits(args.dataset_name, args.dataset_config_name, files, splits=(split,))
+    if split not in raw:
+        raise ValueError(f"The data has no {split!r} split; it has {list(raw)}.")
+    columns = [args.text_column, args.summary_column] + ([args.id_column] if args.id_column else [])
+    check_columns(raw[split], split, columns)
+    dataset = drop_empty_dialogues(select_rows(raw[split], args.max_samples), args.text_column, split)
+
+    predictions: list[str] = []
+    generated_tokens, start = 0, time.perf_counter()
+    for first in tqdm(range(0, len(dataset), args.batch_size), desc=f"Summarizing {split}"):
+        rows = dataset[first : first + args.batch_size]
+        inputs = processor(
+            rows[args.text_column], max_source_length=args.max_source_length, padding=True, return_tensors="pt"
+        ).to(device)
+        output = model.generate(
+            input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], **args.generation_kwargs()
+        )
+        generated_tokens += int((output != processor.pad_token_id).sum())
+        predictions.extend(processor.batch_decode(output))
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - start
+
+    references = dataset[args.summary_column]
+    results = rouge_scores(predictions, references)
+    results.update(
+        {
+            "num_samples": len(predictions),
+            "seconds": round(seconds, 3),
+            "summaries_per_second": round(len(predictions) / seconds, 3),
+            "generated_tokens_per_second": round(generated_tokens / seconds, 3),
+            "split": split,
+            "model": str(args.model_name_or_path),
+            "device": str(device),
+            "generation": args.generation_kwargs(),
+        }
+    )
+
+    output_dir = Path(args.output_dir or (args.model_name_or_path if Path(args.model_name_or_path).is_dir() else "."))
+    output_dir.mkdir(parents=True, exist_ok=True)
+    with (output_dir / "predictions.jsonl").open("w") as handle:
+        for i, (row_dialogue, reference, prediction) in enumerate(
+            zip(dataset[args.text_column], references, predictions, strict=True)
+        ):
+            row_id = dataset[i][args.id_column] if args.id_column else i
+            record = {"id": row_id, "dialogue": row_dialogue, "reference": reference, "prediction": prediction}
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    (output_dir / "eval_results.json").write_text(json.dumps(results, indent=2) + "\n")
+
+    print(f"\n{'metric':<28}{'value':>10}")
+    for key in (*ROUGE_KEYS, "gen_len", "summaries_per_second", "generated_tokens_per_second"):
+        print(f"{key:<28}{results[key]:>10.2f}")
+    print(
+        f"\n{len(predictions)} {split} summaries -> {output_dir / 'predictions.jsonl'}, {output_dir / 'eval_results.json'}"
+    )
+    return results
+
+
+if __name__ == "__main__":
+    main()
