@@ -34,7 +34,9 @@ def load_raw_splits(
         for split, path in data_files.items():
             if not Path(path).is_file():
                 raise FileNotFoundError(f"The {split} file {path} does not exist.")
-        raw = load_dataset(builders.pop(), data_files=data_files)
+        # One load per split: files of different splits may carry different extra columns.
+        builder = builders.pop()
+        raw = {split: load_dataset(builder, data_files={split: path}, split=split) for split, path in data_files.items()}
     elif dataset_name:
         try:
             raw = load_dataset(dataset_name, dataset_config_name)
