@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             training_args.output_dir,
             model_name=training_args.hub_model_id or Path(training_args.output_dir).name,
             config=model.config,
-            dataset_name=data_args.dataset_name or Path(data_args.train_file or data_args.validation_file).parent.name,
+            dataset_name=data_args.dataset_name or local_dataset_name(data_args),
             recipe={"recipe": recipe, "command_line": argv[1:] if recipe else argv},
             metrics=metrics,
             trainable_parameters=trainable,
@@ -180,6 +180,12 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         if push_to_hub:
             push_output_dir(training_args)
     return metrics
+
+
+def local_dataset_name(data_args) -> str:
+    """For the card: the folders the local files came from, e.g. `samsum+dialogsum`."""
+    files = [*(data_args.train_file or []), data_args.validation_file, data_args.test_file]
+    return "+".join(dict.fromkeys(Path(f).parent.name for f in files if f))
 
 
 def example_summaries(trainer, tokenized, raw, data_args, processor, count: int = 3) -> list[dict[str, str]]:

@@ -88,7 +88,9 @@ class DataTrainingArguments:
         default=None, metadata={"help": "Hub dataset (default samsum when no local files are given)."}
     )
     dataset_config_name: str | None = field(default=None, metadata={"help": "Hub dataset configuration name."})
-    train_file: str | None = field(default=None, metadata={"help": "Local json/jsonl/csv training file."})
+    train_file: list[str] | None = field(
+        default=None, metadata={"help": "Local json/jsonl/csv training file(s); several are concatenated."}
+    )
     validation_file: str | None = field(default=None, metadata={"help": "Local json/jsonl/csv validation file."})
     test_file: str | None = field(default=None, metadata={"help": "Local json/jsonl/csv test file."})
     text_column: str = field(default="dialogue", metadata={"help": "Column holding the dialogue."})
@@ -114,14 +116,15 @@ class DataTrainingArguments:
     def __post_init__(self) -> None:
         if self.dataset_name is None and not any((self.train_file, self.validation_file, self.test_file)):
             self.dataset_name = "samsum"
+        if isinstance(self.train_file, str):
+            self.train_file = [self.train_file]
         for name in ("train_file", "validation_file", "test_file"):
-            path = getattr(self, name)
-            if path is None:
-                continue
-            if Path(path).suffix not in (".json", ".jsonl", ".csv"):
-                raise ValueError(f"`{name}` must be a .json, .jsonl or .csv file, got {path}.")
-            if not Path(path).is_file():
-                raise FileNotFoundError(f"`{name}` {path} does not exist.")
+            paths = getattr(self, name)
+            for path in [paths] if isinstance(paths, str) else paths or []:
+                if Path(path).suffix not in (".json", ".jsonl", ".csv"):
+                    raise ValueError(f"`{name}` must be .json, .jsonl or .csv, got {path}.")
+                if not Path(path).is_file():
+                    raise FileNotFoundError(f"`{name}` {path} does not exist.")
         if self.max_source_length < 2 or self.max_target_length < 2:
             raise ValueError("`max_source_length` and `max_target_length` must be at least 2.")
 

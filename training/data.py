@@ -6,37 +6,46 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from datasets import Dataset, DatasetDict, load_dataset
+from datasets import Dataset, DatasetDict, concatenate_datasets, load_dataset
 
 from modeling import LatentSpaceProcessor
 
 logger = logging.getLogger(__name__)
-
-SPLIT_FILES = {"train": "train_file", "validation": "validation_file", "test": "test_file"}
 
 
 def _builder_for(path: str) -> str:
     return "csv" if Path(path).suffix == ".csv" else "json"
 
 
+def _load_local_split(split: str, paths: list[str]) -> Dataset:
+    """One split from one or more local files; several files keep the columns they share and are concatenated."""
+    for path in paths:
+        if Path(path).suffix not in (".json", ".jsonl", ".csv"):
+            raise ValueError(f"The {split} file {path} must be .json, .jsonl or .csv.")
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"The {split} file {path} does not exist.")
+    parts = [load_dataset(_builder_for(path), data_files={split: path}, split=split) for path in paths]
+    if len(parts) == 1:
+        return parts[0]
+    shared = [c for c in parts[0].column_names if all(c in part.column_names for part in parts[1:])]
+    return concatenate_datasets([part.select_columns(shared) for part in parts])
+
+
 def load_raw_splits(
     dataset_name: str | None = None,
     dataset_config_name: str | None = None,
-    data_files: dict[str, str] | None = None,
+    data_files: dict[str, str | list[str] | None] | None = None,
     splits: tuple[str, ...] = ("train", "validation", "test"),
 ) -> DatasetDict:
     """A Hub dataset by name, or local json/jsonl/csv files per split; raises clearly when nothing can be read."""
     data_files = {split: path for split, path in (data_files or {}).items() if path}
     if data_files:
-        builders = {_builder_for(path) for path in data_files.values()}
-        if len(builders) > 1:
-            raise ValueError(f"All data files must share one format (json/jsonl or csv), got {data_files}.")
-        for split, path in data_files.items():
-            if not Path(path).is_file():
-                raise FileNotFoundError(f"The {split} file {path} does not exist.")
-        # One load per split: files of different splits may carry different extra columns.
-        builder = builders.pop()
-        raw = {split: load_dataset(builder, data_files={split: path}, split=split) for split, path in data_files.items()}
+        # One load per file: files of different splits or sources may carry different extra columns.
+        raw = {
+            split: _load_local_split(split, [paths] if isinstance(paths, str) else list(paths))
+            for split, paths in data_files.items()
+            if split in splits
+        }
     elif dataset_name:
         try:
             raw = load_dataset(dataset_name, dataset_config_name)
