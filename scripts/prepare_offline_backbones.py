@@ -765,9 +765,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
     if not args.verbose:
         _quiet_transformers()
+    # Our own handler (not basicConfig) so messages reach the user even when the root logger is configured.
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    previous = (logger.level, logger.propagate)
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
     try:
         prepare_backbones(args.output_dir, only=args.only, force=args.force, install=args.install)
     except BackboneError as exc:
@@ -776,8 +782,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # report anything unexpected clearly, with a non-zero exit
         logger.exception("ERROR: unexpected failure while preparing backbones: %s", exc)
         return 1
-    logger.info("Done. Load them with from_pretrained(<folder>); no network access is needed.")
-    return 0
+    else:
+        logger.info("Done. Load them with from_pretrained(<folder>); no network access is needed.")
+        return 0
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous[0])
+        logger.propagate = previous[1]
 
 
 if __name__ == "__main__":
