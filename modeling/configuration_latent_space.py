@@ -140,7 +140,18 @@ class LatentSpaceConfig(PretrainedConfig):
         self.decoder = _as_sub_config(self.decoder, "gpt2", "decoder")
         self.compression_hidden_dims = [int(d) for d in self.compression_hidden_dims]
         self._inherit_decoder_token_ids()
+        # The base config sets `_attn_implementation` on every sub-config, None included when it is not given. The
+        # backbone configs may be the very objects of loaded backbones (sdpa, flash...), and a None there leaves them
+        # without attention masks (no causal mask in the decoder), so keep theirs unless one is asked for explicitly.
+        backbone_attn = {name: getattr(self, name)._attn_implementation for name in ("encoder", "decoder")}
+        requested_attn = kwargs.get("attn_implementation")
         super().__post_init__(**kwargs)
+        for name, implementation in backbone_attn.items():
+            sub_config = getattr(self, name)
+            if isinstance(requested_attn, dict) and name in requested_attn:
+                continue
+            if requested_attn is None or isinstance(requested_attn, dict):
+                sub_config._attn_implementation = implementation
         self.validate_architecture()
 
     def _inherit_decoder_token_ids(self) -> None:

@@ -264,6 +264,38 @@ def test_from_encoder_decoder_pretrained_loads_backbones_and_routes_kwargs(tmp_p
     assert model.generate(ids, max_new_tokens=3, min_new_tokens=3).shape == (1, 3)
 
 
+def _assert_causal_and_consistent_with_generate(model, batch) -> None:
+    """Teacher forcing must see only earlier summary tokens, exactly as generation does."""
+    model.eval()
+    ids, mask = batch["input_ids"], batch["attention_mask"]
+    generated = model.generate(ids, mask, max_new_tokens=5, min_new_tokens=5)
+    logits = model(input_ids=ids, attention_mask=mask, labels=generated).logits
+    logits[..., model.config.eos_token_id] = float("-inf")  # min_new_tokens kept EOS out of the generation
+    assert torch.equal(logits.argmax(-1), generated)
+    changed = generated.clone()
+    changed[:, 3:] = (changed[:, 3:] + 7) % model.config.decoder.vocab_size
+    changed_logits = model(input_ids=ids, attention_mask=mask, labels=changed).logits
+    torch.testing.assert_close(
+        changed_logits[:, :4], model(input_ids=ids, attention_mask=mask, labels=generated).logits[:, :4]
+    )
+
+
+@pytest.mark.parametrize("decoder", ["gpt2", "llama"])
+def test_pretrained_backbones_keep_their_attention_masks(tmp_path, batch, decoder):
+    # Regression: building the config around loaded backbones once reset their attention implementation to None,
+    # which dropped the decoder's causal mask, so training saw the summary it had to predict.
+    encoder_dir, decoder_dir = save_tiny_backbones(tmp_path, decoder=decoder)
+    model = LatentSpaceForConditionalGeneration.from_encoder_decoder_pretrained(encoder_dir, decoder_dir)
+    assert model.encoder.config._attn_implementation is not None
+    assert model.decoder.config._attn_implementation is not None
+    _assert_causal_and_consistent_with_generate(model, batch)
+
+
+@pytest.mark.parametrize("decoder", ["gpt2", "llama"])
+def test_teacher_forcing_is_causal_and_matches_greedy_generation(batch, decoder):
+    _assert_causal_and_consistent_with_generate(tiny_model(decoder=decoder), batch)
+
+
 def test_modernbert_encoder_with_llama_decoder(batch):
     model = tiny_model(encoder="modernbert", decoder="llama", pooling="attention").eval()
     assert model(**batch).logits.shape[-1] == 256
