@@ -111,7 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     sub = subparsers.add_parser(
-        "generate", parents=[model, generation, data], help="Summaries of --input texts or an --input_file."
+        "generate",
+        parents=[model, generation, data],
+        help="Summaries of --input texts, or of a data file or split, as JSONL.",
     )
     sub.add_argument("--input", action="append", help="A dialogue to summarize (repeatable; \\n for line breaks).")
     sub.add_argument("--output", help="JSONL file to write (default: stdout).")
@@ -132,14 +134,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--output", help="Also write the steps as JSONL here.")
 
     sub = subparsers.add_parser(
-        "latents", parents=[model, stage, data], help="Dump a file's latents to .npy (ids in a .json beside it)."
+        "latents",
+        parents=[model, stage, data],
+        help="Dump the latents of a data file or split to .npy (ids in a .json beside it).",
     )
     sub.add_argument("--output", required=True, help="The .npy file; ids go to the same name with .json.")
 
     sub = subparsers.add_parser(
         "plot",
         parents=[model, generation, stage, data],
-        help="PCA/t-SNE picture of a file's latents and a table of decoded k-means centroids.",
+        help="PCA/t-SNE picture of a split's latents and a table of decoded k-means centroids.",
     )
     sub.add_argument("--output", required=True, help="The picture (.png); the table goes to <name>_clusters.md.")
     sub.add_argument("--color_column", help="Colour points by this column (e.g. topic); default: by k-means cluster.")
