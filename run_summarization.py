@@ -173,10 +173,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             total_parameters=total,
             examples=examples,
         )
-        for example in examples:
-            logger.info(
-                f"\nDIALOGUE: {example['dialogue']}\nREFERENCE: {example['reference']}\nGENERATED: {example['prediction']}"
-            )
+        print_examples(examples)
         if push_to_hub:
             push_output_dir(training_args)
     return metrics
@@ -203,6 +200,15 @@ def example_summaries(trainer, tokenized, raw, data_args, processor, count: int 
         }
         for i in range(count)
     ]
+
+
+def print_examples(examples: list[dict[str, str]]) -> None:
+    """A few validation summaries on stdout whatever the log level: the quickest check that training worked."""
+    for number, example in enumerate(examples, start=1):
+        print(f"\n--- validation example {number} ---")
+        print(f"DIALOGUE:\n{example['dialogue']}")
+        print(f"REFERENCE: {example['reference']}")
+        print(f"GENERATED: {example['prediction']}")
 
 
 def write_predictions(path: Path, raw, predictions: list[str], data_args) -> None:

@@ -75,6 +75,10 @@ class LatentSpaceConfig(PretrainedConfig):
             Number of soft-prompt vectors the prefix adapter writes into the decoder's embedding space.
         prefix_hidden_dim (`int`, *optional*, defaults to 1024):
             Hidden width of the expansion MLP (`latent_dim -> prefix_hidden_dim -> prefix_len * decoder hidden`).
+        prefix_layer_norm (`bool`, *optional*, defaults to `True`):
+            Whether each soft-prompt vector goes through a LayerNorm whose gain starts at the per-dimension scale of
+            the decoder's token embeddings. Without it the freshly initialised prefix is ~100x smaller than a token
+            embedding, the decoder all but ignores it, and training takes many more steps to scale it up.
         head_dropout (`float`, *optional*, defaults to 0.1):
             Dropout inside the trainable heads.
         freeze_encoder (`bool`, *optional*, defaults to `True`):
@@ -121,6 +125,7 @@ class LatentSpaceConfig(PretrainedConfig):
     num_reasoning_steps: int = 3
     prefix_len: int = 10
     prefix_hidden_dim: int = 1024
+    prefix_layer_norm: bool = True
     head_dropout: float = 0.1
     freeze_encoder: bool = True
     freeze_decoder: bool = True

@@ -198,7 +198,10 @@ def build_middle_model(config: LatentSpaceConfig) -> nn.Module:
 
 
 class LatentSpacePrefixAdapter(nn.Module):
-    """The expansion MLP: latent -> prefix_hidden -> prefix_len * decoder_hidden, reshaped into a soft prompt."""
+    """
+    The expansion MLP: latent -> prefix_hidden -> prefix_len * decoder_hidden, reshaped into a soft prompt; with
+    `prefix_layer_norm`, each prompt vector is normalised and scaled like the decoder's token embeddings.
+    """
 
     def __init__(self, config: LatentSpaceConfig):
         super().__init__()
@@ -207,9 +210,21 @@ class LatentSpacePrefixAdapter(nn.Module):
         self.mlp = _mlp(
             [config.latent_dim, config.prefix_hidden_dim, self.prefix_len * self.hidden], config.head_dropout
         )
+        # A tiny eps: fresh MLP outputs can have a variance near the default 1e-5, which would shrink them further.
+        self.norm = nn.LayerNorm(self.hidden, eps=1e-8) if config.prefix_layer_norm else None
+
+    @torch.no_grad()
+    def match_scale(self, token_embeddings: torch.Tensor) -> None:
+        """Starts the LayerNorm gain at the embeddings' per-dimension standard deviation (their typical scale)."""
+        if self.norm is None or token_embeddings.is_meta or self.norm.weight.is_meta:
+            return
+        scale = token_embeddings.detach().float().std()
+        if torch.isfinite(scale) and scale > 0:
+            self.norm.weight.fill_(scale.item())
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.mlp(z).view(z.shape[0], self.prefix_len, self.hidden)
+        prefix = self.mlp(z).view(z.shape[0], self.prefix_len, self.hidden)
+        return prefix if self.norm is None else self.norm(prefix)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -285,6 +300,10 @@ class LatentSpaceForConditionalGeneration(LatentSpacePreTrainedModel, Generation
         self.prefix_adapter = LatentSpacePrefixAdapter(config)
 
         self.post_init()
+        # New heads only (a checkpoint's own gain is loaded over this); quantized embeddings are not read here.
+        embedding = self.decoder.get_input_embeddings().weight
+        if embedding.is_floating_point():
+            self.prefix_adapter.match_scale(embedding)
         self._freeze_backbones()
         self._add_lora_adapters()
         self.generation_config = self._default_generation_config()
@@ -466,6 +485,7 @@ class LatentSpaceForConditionalGeneration(LatentSpacePreTrainedModel, Generation
         and every `GenerationConfig` setting). Returns only the summary tokens, `(batch_size, new_tokens)`.
 
         Pass `latent` (a `z_out`, shape `(batch_size, latent_dim)`) instead of `input_ids` to decode an edited idea.
+        `max_length` and `max_new_tokens` both limit the summary's tokens (the soft prompt does not count).
         `labels` and other training inputs that `Seq2SeqTrainer` forwards are ignored.
         """
         for training_only in ("labels", "decoder_input_ids", "decoder_attention_mask"):
@@ -483,6 +503,12 @@ class LatentSpaceForConditionalGeneration(LatentSpacePreTrainedModel, Generation
             generation_config if generation_config is not None else self.generation_config
         )
         model_kwargs = generation_config.update(**kwargs)
+        # The summary is all the decoder writes (the prompt is embeddings, not tokens), so a `max_length` given here
+        # (e.g. Seq2SeqTrainingArguments.generation_max_length) limits summary tokens, like `max_new_tokens`.
+        if kwargs.get("max_length") is not None and kwargs.get("max_new_tokens") is None:
+            generation_config.max_new_tokens = kwargs["max_length"]
+        if generation_config.max_new_tokens is not None:
+            generation_config.max_length = None  # a default max_length beside max_new_tokens only warns
         return self.decoder.generate(
             inputs_embeds=prefix, attention_mask=prefix_mask, generation_config=generation_config, **model_kwargs
         )

@@ -161,6 +161,13 @@ def test_generate_respects_max_new_tokens_and_returns_only_summary_tokens(batch)
     assert model.generate(**inputs, max_new_tokens=3).shape[1] <= 3
 
 
+def test_max_length_limits_summary_tokens_like_max_new_tokens(batch):
+    model = tiny_model().eval()
+    ids, mask = batch["input_ids"], batch["attention_mask"]
+    assert model.generate(ids, mask, max_length=7, min_new_tokens=7).shape[1] == 7
+    assert model.generate(ids, mask, max_new_tokens=5, min_new_tokens=5).shape[1] == 5
+
+
 def test_greedy_generation_is_deterministic_and_sampling_follows_the_seed(batch):
     model = tiny_model().eval()
     inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"], "min_new_tokens": 5}
@@ -278,6 +285,21 @@ def _assert_causal_and_consistent_with_generate(model, batch) -> None:
     torch.testing.assert_close(
         changed_logits[:, :4], model(input_ids=ids, attention_mask=mask, labels=generated).logits[:, :4]
     )
+
+
+def test_soft_prompt_starts_at_the_scale_of_the_decoder_token_embeddings(tmp_path, batch):
+    encoder_dir, decoder_dir = save_tiny_backbones(tmp_path)
+    model = LatentSpaceForConditionalGeneration.from_encoder_decoder_pretrained(encoder_dir, decoder_dir).eval()
+    token_rms = model.decoder.get_input_embeddings().weight.pow(2).mean().sqrt()
+    latent = model.reason(model.encode(batch["input_ids"], batch["attention_mask"]))
+    prompt_rms = model.prefix_adapter(latent).pow(2).mean().sqrt()
+    assert 0.5 < float(prompt_rms / token_rms) < 2.0
+
+    plain = LatentSpaceForConditionalGeneration.from_encoder_decoder_pretrained(
+        encoder_dir, decoder_dir, prefix_layer_norm=False
+    ).eval()
+    assert plain.prefix_adapter.norm is None
+    assert float(plain.prefix_adapter(latent).pow(2).mean().sqrt() / token_rms) < 0.1
 
 
 @pytest.mark.parametrize("decoder", ["gpt2", "llama"])
