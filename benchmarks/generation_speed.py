@@ -1,0 +1,172 @@
+#!/usr/bin/env python
+"""
+Generation speed (BENCHMARKS.md table 3): summaries/s and latency of one batch (32 dialogues of 256 tokens, 64 new
+tokens each, greedy) written three ways with the same random-weight GPT-2 small decoder:
+
+    latent prefix             ModernBERT-base encodes the dialogue -> heads -> 11-vector soft prompt -> decoder
+    latent prefix, cached z   the same from a ready idea vector (decode only: what the encoder costs is the gap)
+    token space               the decoder prompted with the raw dialogue (256 tokens), as prompting an LM would
+
+`min_new_tokens` = `max_new_tokens`, so every row writes exactly the same number of tokens. GPU rows run the model
+in fp16, CPU rows in fp32. Latency is the median of `--repeats` timed batches after `--warmup` untimed ones.
+
+    python benchmarks/generation_speed.py --devices cuda,cpu --output benchmarks/results/generation_speed.json
+    python benchmarks/generation_speed.py --tiny --devices cpu --repeats 1 --warmup 1    # dry run
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from benchmarks import shapes  # noqa: E402
+from modeling import LatentSpaceConfig, LatentSpaceForConditionalGeneration  # noqa: E402
+
+GIB = 2**30
+
+
+def build_model(encoder: str, decoder: str, device: torch.device, dtype: torch.dtype):
+    enc_cfg, dec_cfg = shapes.encoder_config(encoder), shapes.decoder_config(decoder)
+    torch.manual_seed(0)
+    with torch.device(device):
+        model = LatentSpaceForConditionalGeneration(LatentSpaceConfig.from_encoder_decoder_configs(enc_cfg, dec_cfg))
+    return model.to(dtype).eval()
+
+
+def time_calls(fn, device: torch.device, warmup: int, repeats: int) -> tuple[list[float], torch.Tensor]:
+    out = None
+    for _ in range(warmup):
+        out = fn()
+    times = []
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        out = fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return times, out
+
+
+def bench_device(args, device: torch.device) -> list[dict]:
+    dtype = torch.float16 if device.type == "cuda" else torch.float32
+    model = build_model(args.encoder, args.decoder, device, dtype)
+    enc_vocab, dec_vocab = model.config.encoder.vocab_size, model.config.decoder.vocab_size
+    generator = torch.Generator().manual_seed(0)
+    shape = (args.batch_size, args.source_length)
+    enc_ids = torch.randint(5, enc_vocab, shape, generator=generator).to(device)
+    dec_ids = torch.randint(5, dec_vocab, shape, generator=generator).to(device)
+    mask = torch.ones(shape, dtype=torch.long, device=device)
+    lengths = {"max_new_tokens": args.new_tokens, "min_new_tokens": args.new_tokens}
+    with torch.no_grad():
+        latent = model.reason(model.encode(enc_ids, mask))
+    eos = model.config.eos_token_id
+
+    paths = {
+        "latent prefix": lambda: model.generate(input_ids=enc_ids, attention_mask=mask, **lengths),
+        "latent prefix, cached z": lambda: model.generate(latent=latent, **lengths),
+        "token space": lambda: model.decoder.generate(
+            input_ids=dec_ids, attention_mask=mask, do_sample=False, pad_token_id=eos, **lengths
+        ),
+    }
+    warmup = args.warmup if device.type == "cuda" else args.cpu_warmup
+    repeats = args.repeats if device.type == "cuda" else args.cpu_repeats
+    rows = []
+    for name, fn in paths.items():
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+        with torch.no_grad():
+            times, out = time_calls(fn, device, warmup, repeats)
+        new_tokens = out.shape[1] - (dec_ids.shape[1] if name == "token space" else 0)
+        median = statistics.median(times)
+        row = {
+            "path": name,
+            "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU",
+            "device_type": device.type,
+            "threads": torch.get_num_threads(),
+            "dtype": str(dtype).replace("torch.", ""),
+            "batch_size": args.batch_size,
+            "source_length": args.source_length,
+            "new_tokens": int(new_tokens),
+            "prompt_length": args.source_length if name == "token space" else model.config.prefix_len + 1,
+            "latency_s_median": round(median, 4),
+            "latency_s_min": round(min(times), 4),
+            "latency_s_max": round(max(times), 4),
+            "summaries_per_s": round(args.batch_size / median, 1),
+            "new_tokens_per_s": round(args.batch_size * new_tokens / median, 1),
+            "repeats": repeats,
+        }
+        if device.type == "cuda":
+            row["peak_mem_gib"] = round(torch.cuda.max_memory_allocated(device) / GIB, 3)
+        print(
+            f"{row['device_type']:>4} {name:26} {row['latency_s_median'] * 1000:9.1f} ms {row['summaries_per_s']:9.1f}"
+            f" summaries/s  ({new_tokens} new tokens, {repeats} repeats)",
+            flush=True,
+        )
+        rows.append(row)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--devices", default="cuda,cpu", help="Comma-separated: cuda, cpu (cuda is skipped if absent)."
+    )
+    parser.add_argument("--encoder", default="modernbert-base")
+    parser.add_argument("--decoder", default="gpt2")
+    parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument("--source_length", type=int, default=256)
+    parser.add_argument("--new_tokens", type=int, default=64)
+    parser.add_argument("--warmup", type=int, default=2, help="Untimed batches first, on GPU.")
+    parser.add_argument("--repeats", type=int, default=10, help="Timed batches on GPU.")
+    parser.add_argument("--cpu_warmup", type=int, default=1)
+    parser.add_argument("--cpu_repeats", type=int, default=3)
+    parser.add_argument("--tiny", action="store_true", help="Tiny backbones of the same families: a dry run.")
+    parser.add_argument("--output", help="Where to write the JSON results.")
+    args = parser.parse_args()
+    if args.tiny:
+        args.encoder, args.decoder = shapes.TINY[args.encoder], shapes.TINY[args.decoder]
+
+    meta = {
+        "command": "python " + " ".join([os.path.relpath(__file__, REPO), *sys.argv[1:]]),
+        "date": datetime.date.today().isoformat(),
+        "host": platform.node(),
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "encoder": args.encoder,
+        "decoder": args.decoder,
+    }
+    rows = []
+    for name in args.devices.split(","):
+        if name == "cuda" and not torch.cuda.is_available():
+            print("CUDA is not available: skipping the GPU rows.")
+            continue
+        rows.extend(bench_device(args, torch.device(name)))
+        if args.output:
+            Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.output).write_text(json.dumps({"meta": meta, "results": rows}, indent=1) + "\n")
+
+    print(f"\n{'device':>6} {'path':26} {'latency ms':>11} {'summaries/s':>12} {'new tok/s':>10} {'threads':>7}")
+    for row in rows:
+        print(
+            f"{row['device_type']:>6} {row['path']:26} {row['latency_s_median'] * 1000:11.1f} "
+            f"{row['summaries_per_s']:12.1f} {row['new_tokens_per_s']:10.1f} {row['threads']:7d}"
+        )
+
+
+if __name__ == "__main__":
+    main()
