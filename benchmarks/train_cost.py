@@ -522,10 +522,14 @@ def run_child(job: dict, timeout: int) -> dict:
     """
     import multiprocessing
 
+    import torch
+
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
         result_path = handle.name
     start = time.perf_counter()
-    process = multiprocessing.get_context("fork").Process(target=child_main, args=(job, result_path))
+    # A forked child cannot use CUDA once this process has initialised it; spawn (a fresh interpreter) then.
+    method = "spawn" if torch.cuda.is_initialized() else "fork"
+    process = multiprocessing.get_context(method).Process(target=child_main, args=(job, result_path))
     process.start()
     process.join(timeout)
     if process.is_alive():
@@ -590,12 +594,14 @@ def main() -> None:
         parser.error("--warmup must be at least 1 (the first step compiles and allocates).")
 
     jobs = build_jobs(args)
-    # Imported once here and inherited by every forked child (no CUDA is touched in this process).
-    import peft  # noqa: F401
+    # Imported once here and inherited by every forked child. Nothing that initialises CUDA may be imported here:
+    # peft imports bitsandbytes where it is installed, and bitsandbytes initialises CUDA on import.
+    import torch
     import transformers  # noqa: F401
     from transformers import Seq2SeqTrainer  # noqa: F401
 
-    from modeling import LatentSpaceForConditionalGeneration  # noqa: F401
+    if torch.cuda.is_initialized():
+        print("CUDA was initialised by an import: the children are spawned, not forked (slower start-up).")
 
     meta = {
         "command": "python " + " ".join([os.path.relpath(__file__, REPO), *sys.argv[1:]]),

@@ -335,6 +335,11 @@ class LatentSpaceForConditionalGeneration(LatentSpacePreTrainedModel, Generation
             for param_name, param in backbone.named_parameters():
                 if "lora_" in param_name:
                     param.requires_grad_(True)
+                    # Trainable adapters in float32, as peft's own `get_peft_model` keeps them: peft creates them in
+                    # the dtype of a half-precision backbone (or of a 4-bit one's compute dtype), and fp16 mixed
+                    # precision cannot train fp16 weights (the gradient scaler refuses to unscale fp16 gradients).
+                    if param.dtype in (torch.float16, torch.bfloat16):
+                        param.data = param.data.float()
 
     def _default_generation_config(self) -> GenerationConfig:
         """Summary generation defaults: the decoder's special tokens, 64 new tokens, greedy."""

@@ -340,6 +340,28 @@ def test_lora_adapters_train_with_the_heads_and_survive_save_load(tmp_path, batc
     torch.testing.assert_close(reloaded(**batch).logits, model(**batch).logits, rtol=0, atol=0)
 
 
+def test_lora_adapters_on_half_precision_backbones_are_float32(tmp_path, batch):
+    # Regression: adapters came out in the backbones' fp16 (and in the compute dtype of 4-bit backbones), which fp16
+    # mixed-precision training refuses ("Attempting to unscale FP16 gradients"), so the qlora recipe failed.
+    encoder_dir, decoder_dir = save_tiny_backbones(tmp_path)
+    model = LatentSpaceForConditionalGeneration.from_encoder_decoder_pretrained(
+        encoder_dir,
+        decoder_dir,
+        dtype=torch.float16,
+        encoder_lora={"r": 2, "lora_alpha": 4, "target_modules": ["query", "value"]},
+        decoder_lora={"r": 2, "lora_alpha": 4, "target_modules": ["c_attn"]},
+    )
+    assert model.decoder.get_input_embeddings().weight.dtype == torch.float16
+    trainable = {name: p.dtype for name, p in model.named_parameters() if p.requires_grad}
+    assert any("encoder" in n and "lora_" in n for n in trainable) and any("decoder" in n for n in trainable)
+    assert set(trainable.values()) == {torch.float32}
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**8)
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+    scaler.scale(model(**batch).loss.float()).backward()
+    scaler.unscale_(optimizer)  # raised ValueError for fp16 adapters
+    assert all(p.grad is not None for n, p in model.named_parameters() if p.requires_grad and "lora_B" in n)
+
+
 def test_unknown_pooling_or_middle_model_is_a_clear_error():
     with pytest.raises(ValueError, match="Unknown pooling 'max'"):
         tiny_config(pooling="max")
