@@ -259,16 +259,19 @@ def make_coloring(values: Sequence[Any], title: str, top_categories: int = 10) -
 
 
 def _palette(n: int) -> list[Any]:
+    """`n` distinct colours, none of them grey: grey is kept for the `other` points."""
     from matplotlib import colormaps
 
-    if n <= 10:
-        return [colormaps["tab10"](i) for i in range(n)]
-    if n <= 20:
-        cmap = colormaps["tab20"]
-        # Dark shades first, then the light ones: neighbouring legend entries stay easy to tell apart.
-        return [cmap(2 * i if i < 10 else 2 * (i - 10) + 1) for i in range(n)]
-    cmap = colormaps["turbo"]
-    return [cmap(i / max(n - 1, 1)) for i in range(n)]
+    tab10 = [colormaps["tab10"](i) for i in range(10) if i != 7]
+    if n <= len(tab10):
+        return tab10[:n]
+    tab20 = colormaps["tab20"]
+    # Dark shades first, then the light ones: neighbouring legend entries stay easy to tell apart.
+    shades = [tab20(2 * i) for i in range(10) if i != 7] + [tab20(2 * i + 1) for i in range(10) if i != 7]
+    if n <= len(shades):
+        return shades[:n]
+    turbo = colormaps["turbo"]
+    return [turbo(i / max(n - 1, 1)) for i in range(n)]
 
 
 def plot_latent_map(
@@ -306,9 +309,10 @@ def plot_latent_map(
                 coords[:, 0], coords[:, 1], c=coloring.numbers, cmap="viridis", s=size, alpha=0.8, linewidths=0
             )
         else:
-            colors = dict(zip(coloring.categories, _palette(len(coloring.categories)), strict=True))
-            if OTHER in colors:
-                colors[OTHER] = (0.72, 0.72, 0.72, 1.0)
+            named = [category for category in coloring.categories if category != OTHER]
+            colors = dict(zip(named, _palette(len(named)), strict=True))
+            if OTHER in coloring.categories:
+                colors[OTHER] = (0.6, 0.6, 0.6, 1.0)
             point_categories = np.asarray(coloring.point_categories, dtype=object)
             counts = Counter(coloring.point_categories)
             has_other = OTHER in colors
