@@ -6,6 +6,7 @@
 #   env      GPU, driver, package versions
 #   table2   training cost of the four recipes and BART-base at the seed's shapes (benchmarks/train_cost.py)
 #   table3   generation speed, latent prefix vs token space, GPU and this machine's CPU (generation_speed.py)
+#   diag     where the time of a training step goes (profiles, Trainer options)
 #   opt      the frozen recipe's optimizations before/after, beside BART-base with the same options
 #   table4   ModernBERT-large + Llama-3.2-1B/3B shapes, int8 and qlora with LoRA, batch 8
 #   recipes  run_summarization.py with recipes/samsum/int8.yaml and qlora.yaml for 10 steps (recipe_gpu_smoke.py)
@@ -46,6 +47,11 @@ for part in "$@"; do
     table3)
       timeout "$PART_TIMEOUT" python3 benchmarks/generation_speed.py --devices cuda,cpu \
         --output "$OUT/generation_speed.json" 2>&1 | tee "$OUT/generation_speed.log"
+      ;;
+    diag)  # where a frozen+cache step's time goes: cProfile, GPU busy time, data-loader workers, gradient clipping
+      timeout "$PART_TIMEOUT" python3 benchmarks/train_cost.py --suite seed --recipes frozen,bart --cache yes \
+        --batch_sizes 32 --variants "${DIAG_VARIANTS:-profile,workers0,no-clip,workers0+no-clip+no-nan-filter}" \
+        --output "$OUT/train_diag.json" 2>&1 | tee "$OUT/train_diag.log"
       ;;
     opt)
       timeout "$PART_TIMEOUT" python3 benchmarks/train_cost.py --suite seed --recipes "${OPT_RECIPES:-frozen,bart}" \

@@ -5,8 +5,9 @@ training steps through the stock `Seq2SeqTrainer` at fp16, on synthetic token id
 target 128) and random-weight backbones of the real shapes (benchmarks/shapes.py), beside a stock BART-base
 fine-tune.
 
-Every configuration runs in its own forked process, so each peak memory (`torch.cuda.max_memory_allocated`, reset after
-the model is loaded and the feature cache is built) is its own. Warm-up steps are excluded from the timing; the timed
+Configurations run one after another in one process (or each in a child process with `--isolation fork`); each peak
+memory (`torch.cuda.max_memory_allocated`, reset after the model is loaded and the feature cache is built) is its own,
+and `allocated_before_gib` shows anything an earlier configuration left allocated. Warm-up steps are excluded from the timing; the timed
 steps include data loading, the Trainer's own work and the optimizer step, as a user's run would.
 
 Recipes (as recipes/samsum/*.yaml):
@@ -28,6 +29,9 @@ Variants (comma-separated list; join options with '+', e.g. `base,fp16-backbones
     compile         torch.compile the backbones that run (module.compile(); the whole model for BART)
     compile-all     TrainingArguments(torch_compile=True): the Trainer compiles the whole model (heads and loss too)
     grad-ckpt       TrainingArguments(gradient_checkpointing=True)
+    workers0        TrainingArguments(dataloader_num_workers=0): batches built in the training process
+    no-clip         TrainingArguments(max_grad_norm=0): no gradient unscale/clip pass before the optimizer step
+    profile         also record where the time goes: cProfile of trainer.train() and the GPU's busy time per step
 
 Examples:
     python benchmarks/train_cost.py --tiny --steps 2 --warmup 1                    # CPU dry run, seconds
@@ -60,7 +64,17 @@ RECIPES = {
     "qlora": {"pooling": "attention", "quant": "nf4", "lora": True},
     "bart": {},
 }
-VARIANT_OPTIONS = ("base", "fp16-backbones", "no-nan-filter", "compile", "compile-all", "grad-ckpt")
+VARIANT_OPTIONS = (
+    "base",
+    "fp16-backbones",
+    "no-nan-filter",
+    "compile",
+    "compile-all",
+    "grad-ckpt",
+    "workers0",
+    "no-clip",
+    "profile",
+)
 SUITES = {
     # table 2: the seed's shapes
     "seed": {
@@ -276,6 +290,8 @@ def run_job(job: dict) -> dict:
         "torch": torch.__version__,
         "transformers": transformers.__version__,
     }
+    if cuda:  # what an earlier configuration of this process left allocated (0 unless something leaked)
+        result["allocated_before_gib"] = round(torch.cuda.memory_allocated() / GIB, 3)
     if RECIPES[job["recipe"]].get("quant"):
         import bitsandbytes
 
@@ -327,7 +343,8 @@ def run_job(job: dict) -> dict:
             eval_strategy="no",
             report_to="none",
             disable_tqdm=True,
-            dataloader_num_workers=job["num_workers"],
+            dataloader_num_workers=0 if "workers0" in job["options"] else job["num_workers"],
+            max_grad_norm=0.0 if "no-clip" in job["options"] else 1.0,
             remove_unused_columns=False,
             logging_nan_inf_filter="no-nan-filter" not in job["options"],
             gradient_checkpointing="grad-ckpt" in job["options"],
@@ -338,7 +355,10 @@ def run_job(job: dict) -> dict:
         trainer = Seq2SeqTrainer(
             model=model, args=args, train_dataset=dataset, data_collator=default_data_collator, callbacks=[timer]
         )
-        output = trainer.train()
+        if "profile" in job["options"]:
+            output, result["cprofile"] = _cprofiled(trainer.train)
+        else:
+            output = trainer.train()
     seconds = timer.t1 - timer.t0
     result.update(
         {
@@ -351,8 +371,28 @@ def run_job(job: dict) -> dict:
         result["peak_mem_gib"] = round(torch.cuda.max_memory_allocated() / GIB, 3)
         result["peak_reserved_gib"] = round(torch.cuda.max_memory_reserved() / GIB, 3)
     if job["model_only_steps"]:
-        result.update(_model_only_steps(trainer.model_wrapped, dataset, job, device, cuda))
+        result.update(
+            _model_only_steps(trainer.model_wrapped, dataset, job, device, cuda, "profile" in job["options"])
+        )
     return result
+
+
+def _cprofiled(fn):
+    """Runs fn under cProfile; returns its result and the top functions by own time and by cumulative time."""
+    import cProfile
+    import io
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    value = fn()
+    profiler.disable()
+    text = io.StringIO()
+    stats = pstats.Stats(profiler, stream=text)
+    stats.sort_stats("tottime").print_stats(25)
+    stats.sort_stats("cumulative").print_stats(35)
+    print(text.getvalue())
+    return value, text.getvalue()
 
 
 def _describe_model(model, job: dict) -> dict:
@@ -375,7 +415,7 @@ def _describe_model(model, job: dict) -> dict:
     return info
 
 
-def _model_only_steps(model, dataset, job: dict, device, cuda: bool) -> dict:
+def _model_only_steps(model, dataset, job: dict, device, cuda: bool, profile: bool = False) -> dict:
     """
     The same training step without the Trainer around it (a diagnostic of the Trainer's overhead): one batch already on
     the device, autocast fp16, GradScaler, fused AdamW on the trainable parameters, no host sync inside the loop.
@@ -409,10 +449,31 @@ def _model_only_steps(model, dataset, job: dict, device, cuda: bool) -> dict:
     if cuda:
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
-    return {
+    result = {
         "model_only_step_ms": round(1000 * seconds / job["model_only_steps"], 2),
         "model_only_samples_per_s": round(job["model_only_steps"] * job["batch_size"] / seconds, 1),
     }
+    if profile and cuda:
+        # The GPU's busy time per step (sum of kernel times): how fast the step could be if the host kept up.
+        from torch.profiler import ProfilerActivity
+        from torch.profiler import profile as torch_profile
+
+        steps = 5
+        with torch_profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+            for _ in range(steps):
+                step()
+            torch.cuda.synchronize()
+        events = prof.key_averages()
+        kernels = [e for e in events if e.self_device_time_total > 0]
+        result["gpu_busy_ms_per_step"] = round(sum(e.self_device_time_total for e in kernels) / 1000 / steps, 2)
+        result["kernel_launches_per_step"] = round(
+            sum(e.count for e in events if e.key in ("cudaLaunchKernel", "cuLaunchKernel", "cudaLaunchKernelExC"))
+            / steps
+        )
+        table = events.table(sort_by="self_device_time_total", row_limit=15)
+        print(table)
+        result["top_kernels"] = table
+    return result
 
 
 def child_main(job: dict, result_path: str) -> None:
@@ -515,15 +576,41 @@ def build_jobs(args) -> list[dict]:
     return jobs
 
 
-def run_child(job: dict, timeout: int) -> dict:
+def run_in_process(job: dict) -> dict:
     """
-    Runs one configuration in a forked child: its own CUDA context and peak-memory counters, while the heavy imports
-    done once here are inherited (the parent never touches CUDA, so forking is safe).
+    Runs one configuration in this process (`--isolation none`): no start-up cost per configuration. Everything it
+    built is freed afterwards and the peak counters are reset before its training starts; `allocated_before_gib`
+    shows what, if anything, an earlier configuration left on the GPU.
+    """
+    import gc
+
+    import torch
+
+    start = time.perf_counter()
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
+        result_path = handle.name
+    child_main(job, result_path)
+    result = json.loads(Path(result_path).read_text())
+    Path(result_path).unlink(missing_ok=True)
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    torch._dynamo.reset()
+    result["wall_s"] = round(time.perf_counter() - start, 1)
+    return result
+
+
+def run_child(job: dict, timeout: int, isolation: str = "fork") -> dict:
+    """
+    Runs one configuration in a child process (`--isolation fork`): its own CUDA context and peak-memory counters,
+    while the imports done once here are inherited; spawned instead when CUDA is already initialised here.
     """
     import multiprocessing
 
     import torch
 
+    if isolation == "none":
+        return run_in_process(job)
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
         result_path = handle.name
     start = time.perf_counter()
@@ -587,6 +674,13 @@ def main() -> None:
     parser.add_argument("--cpu", action="store_true", help="Run on the CPU even where CUDA is available.")
     parser.add_argument("--output", help="Where to write the JSON results (rewritten after every configuration).")
     parser.add_argument(
+        "--isolation",
+        choices=("none", "fork"),
+        default="none",
+        help="none: every configuration in this process, one after another (fast; leftovers are reported as "
+        "allocated_before_gib); fork: each in a child process (--timeout applies).",
+    )
+    parser.add_argument(
         "--model_only_steps", type=int, default=20, help="Steps of the Trainer-free diagnostic loop (0: skip it)."
     )
     args = parser.parse_args()
@@ -594,13 +688,14 @@ def main() -> None:
         parser.error("--warmup must be at least 1 (the first step compiles and allocates).")
 
     jobs = build_jobs(args)
-    # Imported once here and inherited by every forked child. Nothing that initialises CUDA may be imported here:
-    # peft imports bitsandbytes where it is installed, and bitsandbytes initialises CUDA on import.
+    # Imported once here and inherited by forked children. Nothing that initialises CUDA may be imported here for
+    # fork: transformers' Trainer imports peft, which imports bitsandbytes, which initialises CUDA on import.
     import torch
     import transformers  # noqa: F401
-    from transformers import Seq2SeqTrainer  # noqa: F401
 
-    if torch.cuda.is_initialized():
+    if args.isolation == "none":
+        from transformers import Seq2SeqTrainer  # noqa: F401
+    elif torch.cuda.is_initialized():
         print("CUDA was initialised by an import: the children are spawned, not forked (slower start-up).")
 
     meta = {
@@ -625,10 +720,10 @@ def main() -> None:
                 key = (job["encoder"], job["decoder"], job["save_dtype"])
                 if key not in prepared:
                     prepared.add(key)
-                    prep = run_child({**job, "prepare": True}, args.timeout)
+                    prep = run_child({**job, "prepare": True}, args.timeout, args.isolation)
                     print(f"prepared backbones: {prep}", flush=True)
             print(f"[{index}/{len(jobs)}] {job['label']} batch {job['batch_size']} ...", flush=True)
-            row.update(run_child(job, args.timeout))
+            row.update(run_child(job, args.timeout, args.isolation))
             summary = {k: row[k] for k in ("samples_per_s", "peak_mem_gib", "error", "wall_s") if k in row}
             print(f"    {summary}", flush=True)
         rows.append(row)
