@@ -464,8 +464,10 @@ def _model_only_steps(model, dataset, job: dict, device, cuda: bool, profile: bo
                 step()
             torch.cuda.synchronize()
         events = prof.key_averages()
-        kernels = [e for e in events if e.self_device_time_total > 0]
-        result["gpu_busy_ms_per_step"] = round(sum(e.self_device_time_total for e in kernels) / 1000 / steps, 2)
+        # Device-side events only (the kernels): operator rows carry their kernels' time too, so summing every row of
+        # key_averages would count each kernel twice.
+        device_events = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+        result["gpu_busy_ms_per_step"] = round(sum(e.device_time for e in device_events) / 1000 / steps, 2)
         result["kernel_launches_per_step"] = round(
             sum(e.count for e in events if e.key in ("cudaLaunchKernel", "cuLaunchKernel", "cudaLaunchKernelExC"))
             / steps
