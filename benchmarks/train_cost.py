@@ -31,7 +31,7 @@ Variants (comma-separated list; join options with '+', e.g. `base,fp16-backbones
     grad-ckpt       TrainingArguments(gradient_checkpointing=True)
     workers0        TrainingArguments(dataloader_num_workers=0): batches built in the training process
     no-clip         TrainingArguments(max_grad_norm=0): no gradient unscale/clip pass before the optimizer step
-    profile         also record where the time goes: cProfile of trainer.train() and the GPU's busy time per step
+    profile         also record where the time goes: cProfile of the timed Trainer steps, GPU busy time per step
 
 Examples:
     python benchmarks/train_cost.py --tiny --steps 2 --warmup 1                    # CPU dry run, seconds
@@ -255,14 +255,18 @@ def build_feature_cache(model, input_ids, device, use_amp: bool, batch_size: int
     return states, info
 
 
-def _step_timer(warmup: int, total: int, cuda: bool):
+def _step_timer(warmup: int, total: int, cuda: bool, profile: bool = False):
     import torch
     from transformers import TrainerCallback
 
     class StepTimer(TrainerCallback):
-        """Wall time from the end of step `warmup` to the end of step `total`, with the device synchronized."""
+        """
+        Wall time from the end of step `warmup` to the end of step `total`, with the device synchronized; with
+        `profile`, a cProfile of exactly those steps (the steady state: compilation and warm-up left out).
+        """
 
         t0 = t1 = None
+        profiler = None
 
         def _now(self) -> float:
             if cuda:
@@ -272,8 +276,25 @@ def _step_timer(warmup: int, total: int, cuda: bool):
         def on_step_end(self, args, state, control, **kwargs):
             if state.global_step == warmup:
                 self.t0 = self._now()
+                if profile:
+                    import cProfile
+
+                    self.profiler = cProfile.Profile()
+                    self.profiler.enable()
             if state.global_step == total:
+                if self.profiler is not None:
+                    self.profiler.disable()
                 self.t1 = self._now()
+
+        def report(self) -> str:
+            import io
+            import pstats
+
+            text = io.StringIO()
+            stats = pstats.Stats(self.profiler, stream=text)
+            stats.sort_stats("tottime").print_stats(30)
+            stats.sort_stats("cumulative").print_stats(60)
+            return text.getvalue()
 
     return StepTimer()
 
@@ -351,14 +372,14 @@ def run_job(job: dict) -> dict:
             torch_compile="compile-all" in job["options"],
             seed=0,
         )
-        timer = _step_timer(job["warmup"], total_steps, cuda)
+        timer = _step_timer(job["warmup"], total_steps, cuda, profile="profile" in job["options"])
         trainer = Seq2SeqTrainer(
             model=model, args=args, train_dataset=dataset, data_collator=default_data_collator, callbacks=[timer]
         )
-        if "profile" in job["options"]:
-            output, result["cprofile"] = _cprofiled(trainer.train)
-        else:
-            output = trainer.train()
+        output = trainer.train()
+        if timer.profiler is not None:
+            result["cprofile_timed_steps"] = timer.report()
+            print(result["cprofile_timed_steps"])
     seconds = timer.t1 - timer.t0
     result.update(
         {
@@ -375,24 +396,6 @@ def run_job(job: dict) -> dict:
             _model_only_steps(trainer.model_wrapped, dataset, job, device, cuda, "profile" in job["options"])
         )
     return result
-
-
-def _cprofiled(fn):
-    """Runs fn under cProfile; returns its result and the top functions by own time and by cumulative time."""
-    import cProfile
-    import io
-    import pstats
-
-    profiler = cProfile.Profile()
-    profiler.enable()
-    value = fn()
-    profiler.disable()
-    text = io.StringIO()
-    stats = pstats.Stats(profiler, stream=text)
-    stats.sort_stats("tottime").print_stats(25)
-    stats.sort_stats("cumulative").print_stats(35)
-    print(text.getvalue())
-    return value, text.getvalue()
 
 
 def _describe_model(model, job: dict) -> dict:
