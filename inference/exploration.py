@@ -274,6 +274,28 @@ def _palette(n: int) -> list[Any]:
     return [turbo(i / max(n - 1, 1)) for i in range(n)]
 
 
+def _spread_labels(positions: np.ndarray, extent: np.ndarray, min_distance: float = 0.07) -> np.ndarray:
+    """Pushes label positions apart until none are closer than `min_distance` of the panel's size (boxes overlap)."""
+    scale = np.where(extent > 0, extent, 1.0)
+    points = positions / scale
+    for _ in range(100):
+        moved = False
+        for i in range(len(points)):
+            for j in range(i + 1, len(points)):
+                gap = points[j] - points[i]
+                distance = float(np.hypot(*gap))
+                if distance >= min_distance:
+                    continue
+                direction = gap / distance if distance > 1e-9 else np.array([1.0, 0.0])
+                shift = direction * (min_distance - distance) / 2
+                points[i] -= shift
+                points[j] += shift
+                moved = True
+        if not moved:
+            break
+    return points * scale
+
+
 def plot_latent_map(
     projections: dict[str, tuple[np.ndarray, str]],
     coloring: Coloring,
@@ -336,7 +358,11 @@ def plot_latent_map(
                     label=f"{_short(category, 44)} ({counts[category]})",
                 )
                 handles.append((coloring.categories.index(category), handle))
-        for label, xy in (annotations or {}).get(name, []):
+        labels = (annotations or {}).get(name, [])
+        spread = _spread_labels(
+            np.asarray([xy for _, xy in labels], dtype=float).reshape(-1, 2), np.ptp(coords, axis=0)
+        )
+        for (label, _), xy in zip(labels, spread, strict=True):
             axis.annotate(
                 label,
                 xy,
@@ -449,7 +475,6 @@ def explore_latents(
             coords, perplexity = tsne(x, seed=seed)
             computed[name] = (coords, f"t-SNE of z_{stage} (perplexity {perplexity:g})")
 
-    annotations: dict[str, list[tuple[str, np.ndarray]]] = {}
     if color_values is not None:
         coloring = make_coloring(list(color_values), color_name or "value", top_categories)
     else:
@@ -458,13 +483,16 @@ def explore_latents(
         coloring.categories = sorted(coloring.categories, key=int)
         coloring.categories = [names[c] for c in coloring.categories]
         coloring.point_categories = [names[c] for c in coloring.point_categories]
-        for name, (coords, _) in computed.items():
-            annotations[name] = [
-                (str(c.cluster), coords[labels == c.cluster].mean(axis=0)) for c in clusters if c.size > 0
-            ]
+    # Cluster numbers sit at each cluster's median position, so the picture reads together with the table.
+    annotations = {
+        name: [(str(c.cluster), np.median(coords[labels == c.cluster], axis=0)) for c in clusters if c.size > 0]
+        for name, (coords, _) in computed.items()
+    }
     if title is None:
         title = f"{len(texts)} texts in the model's idea space ({x.shape[1]}-d z_{stage}), coloured by " + (
-            color_name or "value" if color_values is not None else f"{len(clusters)} k-means clusters"
+            f"{color_name or 'value'}; numbers mark the {len(clusters)} k-means clusters"
+            if color_values is not None
+            else f"{len(clusters)} k-means clusters"
         )
     figure_path = plot_latent_map(computed, coloring, output, title=title, annotations=annotations)
 

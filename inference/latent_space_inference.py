@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -286,6 +287,13 @@ class LatentSpaceInference:
             set_seed(seed)
         return kwargs
 
+    def _generate(self, **kwargs: Any) -> torch.Tensor:
+        with warnings.catch_warnings():
+            # The decoder's prompt is the soft prompt, which holds no tokens, so transformers' warning that
+            # `no_repeat_ngram_size` cannot see the prompt's n-grams says nothing about this model.
+            warnings.filterwarnings("ignore", message="Passing `no_repeat_ngram_size` with `inputs_embeds`")
+            return self.model.generate(**kwargs)
+
     def _as_latent_batch(self, latent: LatentLike) -> tuple[torch.Tensor, bool]:
         z = torch.as_tensor(np.asarray(latent) if not isinstance(latent, torch.Tensor) else latent)
         single = z.dim() == 1
@@ -321,7 +329,7 @@ class LatentSpaceInference:
         kwargs = self._generation(settings)
         summaries: list[str | None] = [None] * len(items)
         for positions, batch in self._batches(items, batch_size, progress, "Summarizing"):
-            output = self.model.generate(**self._tokenize(batch), **kwargs)
+            output = self._generate(**self._tokenize(batch), **kwargs)
             for position, summary in zip(positions, self.processor.batch_decode(output), strict=True):
                 summaries[position] = summary
         return summaries[0] if single else summaries
@@ -384,7 +392,7 @@ class LatentSpaceInference:
             chunk = z[start : start + size]
             if stage == "in":
                 chunk = self.model.reason(chunk)
-            texts.extend(self.processor.batch_decode(self.model.generate(latent=chunk, **kwargs)))
+            texts.extend(self.processor.batch_decode(self._generate(latent=chunk, **kwargs)))
         return texts[0] if single else texts
 
     def interpolate(

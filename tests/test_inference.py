@@ -453,6 +453,16 @@ def test_coloring_keeps_top_categories():
     assert numeric.kind == "numeric" and numeric.numbers.shape == (30,)
 
 
+def test_cluster_labels_are_spread_apart():
+    # Two clusters with the same median would print their numbers on top of each other.
+    spread = exploration._spread_labels(np.array([[5.0, 1.0], [5.0, 1.0], [9.0, 3.0]]), np.array([10.0, 2.0]))
+    scaled = spread / np.array([10.0, 2.0])
+    gaps = [np.hypot(*(scaled[i] - scaled[j])) for i, j in ((0, 1), (0, 2), (1, 2))]
+    assert min(gaps) >= 0.07 - 1e-9
+    np.testing.assert_allclose(spread.mean(axis=0), [19 / 3, 5 / 3])  # pushed apart, not moved away
+    assert exploration._spread_labels(np.zeros((0, 2)), np.ones(2)).shape == (0, 2)
+
+
 def _is_png(path: Path) -> bool:
     return path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
