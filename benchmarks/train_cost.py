@@ -29,7 +29,7 @@ Variants (comma-separated list; join options with '+', e.g. `base,fp16-backbones
     compile         torch.compile the backbones that run (module.compile(); the whole model for BART)
     compile-all     TrainingArguments(torch_compile=True): the Trainer compiles the whole model (heads and loss too)
     grad-ckpt       TrainingArguments(gradient_checkpointing=True)
-    workers0        TrainingArguments(dataloader_num_workers=0): batches built in the training process
+    workers0        TrainingArguments(dataloader_num_workers=0) whatever --num_workers says
     no-clip         TrainingArguments(max_grad_norm=0): no gradient unscale/clip pass before the optimizer step
     profile         also record where the time goes: cProfile of the timed Trainer steps, GPU busy time per step
 
@@ -328,7 +328,8 @@ def run_job(job: dict) -> dict:
     result["total_params_m"] = round(sum(p.numel() for p in model.parameters()) / 1e6, 1)
 
     total_steps = job["warmup"] + job["steps"]
-    n = total_steps * job["batch_size"]
+    # Twice the rows the steps use: the data loader must not run out (and shut its workers down) inside the timing.
+    n = 2 * total_steps * job["batch_size"]
     generator = torch.Generator().manual_seed(0)
     input_ids = torch.randint(5, enc_vocab, (n, job["source_length"]), generator=generator)
     labels = torch.randint(5, dec_vocab, (n, job["target_length"]), generator=generator)
@@ -671,7 +672,12 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5, help="Untimed steps first (>= 1).")
     parser.add_argument("--source_length", type=int, default=256)
     parser.add_argument("--target_length", type=int, default=128)
-    parser.add_argument("--num_workers", type=int, default=2, help="dataloader_num_workers.")
+    parser.add_argument(
+        "--num_workers",
+        type=int,
+        default=0,
+        help="dataloader_num_workers (default 0: the Trainer's and the recipes').",
+    )
     parser.add_argument("--backbone_dtype", help="float32 | float16 | bfloat16 for the backbones.")
     parser.add_argument("--backbone_dir", default=os.path.join(tempfile.gettempdir(), "latent-bench-backbones"))
     parser.add_argument("--timeout", type=int, default=400, help="Seconds allowed per configuration.")

@@ -353,11 +353,26 @@ class LatentSpaceForConditionalGeneration(LatentSpacePreTrainedModel, Generation
         return generation_config
 
     def train(self, mode: bool = True) -> LatentSpaceForConditionalGeneration:
-        """Frozen backbones stay in eval mode (no dropout) even while the heads train."""
-        super().train(mode)
-        for backbone in (self.encoder, self.decoder):
-            if not any(param.requires_grad for param in backbone.parameters()):
-                backbone.eval()
+        """
+        Frozen backbones stay in eval mode (no dropout) even while the heads train.
+
+        `Trainer` calls `model.train()` before every step; on a slow host, setting the mode of every one of the
+        hundreds of submodules each time costs milliseconds per step. So when the mode does not change, only the
+        submodules whose mode differs from what it should be are set (the result is the same).
+        """
+        backbones = (self.encoder, self.decoder)
+        if self.training != mode:
+            super().train(mode)
+            for backbone in backbones:
+                if not any(param.requires_grad for param in backbone.parameters()):
+                    backbone.eval()
+            return self
+        for child in self.children():
+            wanted = mode
+            if mode and any(child is backbone for backbone in backbones):
+                wanted = any(param.requires_grad for param in child.parameters())
+            if any(module.training != wanted for module in child.modules()):
+                child.train(wanted)
         return self
 
     def get_input_embeddings(self) -> nn.Module:

@@ -130,6 +130,23 @@ def test_frozen_backbones_stay_in_eval_mode_while_heads_train():
     assert not any(module.training for module in model.decoder.modules())
 
 
+def test_train_again_restores_every_submodule_mode():
+    # train() has a fast path when the mode does not change; it must still undo modes changed behind its back.
+    model = tiny_model(decoder_lora={"r": 2, "lora_alpha": 4, "target_modules": ["c_attn"]})
+    model.train()
+    model.encoder.train()  # frozen: must go back to eval
+    model.decoder.eval()  # LoRA-adapted: must go back to train
+    model.prefix_adapter.mlp[1].eval()  # a head's submodule: must go back to train
+    model.train()
+    assert not any(m.training for m in model.encoder.modules())
+    assert all(m.training for m in model.decoder.modules())
+    assert all(m.training for m in model.prefix_adapter.modules())
+    model.eval()
+    assert not any(m.training for m in model.modules())
+    model.eval()
+    assert not any(m.training for m in model.modules())
+
+
 def test_unfrozen_backbone_trains_and_gets_gradients(batch):
     model = tiny_model(freeze_decoder=False)
     model.train()
