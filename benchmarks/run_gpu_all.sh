@@ -7,7 +7,7 @@
 #   table2   training cost of the four recipes and BART-base at the seed's shapes (benchmarks/train_cost.py)
 #   table3   generation speed, latent prefix vs token space, GPU and this machine's CPU (generation_speed.py)
 #   diag     where the time of a training step goes (profiles, Trainer options)
-#   opt      the frozen recipe's optimizations before/after, beside BART-base with the same options
+#   opt      the frozen recipe compiled (Trainer torch_compile) and with fp16 frozen backbones, beside BART-base compiled
 #   table4   ModernBERT-large + Llama-3.2-1B/3B shapes, int8 and qlora with LoRA, batch 8
 #   recipes  run_summarization.py with recipes/samsum/int8.yaml and qlora.yaml for 10 steps (recipe_gpu_smoke.py)
 #
@@ -55,9 +55,9 @@ for part in "$@"; do
       ;;
     opt)
       timeout "$PART_TIMEOUT" python3 benchmarks/train_cost.py --suite seed --recipes "${OPT_RECIPES:-frozen,bart}" \
-        --cache "${OPT_CACHE:-yes,no}" --batch_sizes "${OPT_BATCH:-32}" \
-        --variants "${OPT_VARIANTS:-base,fp16-backbones,no-nan-filter,fp16-backbones+no-nan-filter,compile,compile+fp16-backbones,compile-all}" \
-        --timeout 240 --output "$OUT/train_opt.json" 2>&1 | tee "$OUT/train_opt.log"
+        --cache "${OPT_CACHE:-yes,no}" --batch_sizes "${OPT_BATCH:-32,8}" \
+        --variants "${OPT_VARIANTS:-compile-all+fp16-backbones,compile-all}" \
+        --output "$OUT/train_compile.json" 2>&1 | tee "$OUT/train_compile.log"
       ;;
     table4)
       timeout "$PART_TIMEOUT" python3 benchmarks/train_cost.py --suite scale --variants base,grad-ckpt --timeout 240 \
