@@ -52,6 +52,10 @@ class LatentSpaceConfig(PretrainedConfig):
         pooling (`str`, *optional*, defaults to `"mean"`):
             How encoder token states become one vector: `"mean"` over non-padded tokens, `"attention"` (a learned
             query attends over the tokens) or `"cls"` (the first token's state).
+        pooling_num_queries (`int`, *optional*, defaults to 1):
+            Learned queries of `"attention"` pooling. Each one attends over the tokens on its own (one may follow the
+            speakers, another the topic) and their vectors are concatenated, so the compression MLP reads
+            `pooling_num_queries * encoder hidden size` values. Ignored by the other poolings.
         compression_hidden_dims (`list[int]`, *optional*, defaults to `[512]`):
             Hidden sizes of the compression MLP from the encoder width to `latent_dim` (768 -> 512 -> 256).
         latent_dim (`int`, *optional*, defaults to 256):
@@ -79,6 +83,15 @@ class LatentSpaceConfig(PretrainedConfig):
             Whether each soft-prompt vector goes through a LayerNorm whose gain starts at the per-dimension scale of
             the decoder's token embeddings. Without it the freshly initialised prefix is ~100x smaller than a token
             embedding, the decoder all but ignores it, and training takes many more steps to scale it up.
+        num_draft_tokens (`int`, *optional*, defaults to 0):
+            Soft tokens in the decoder's own vocabulary that follow the soft prompt. Each is a distribution over the
+            vocabulary (`z_out` projected against the frozen token embeddings) embedded as the probability-weighted
+            mean of the token embeddings, so the decoder reads it as a (blend of) real word(s). With
+            `draft_loss_weight`, slot k learns to predict the k-th summary token: a parallel draft of the summary's
+            opening (in SAMSum, the names) written straight from the idea vector, which the decoder can copy.
+        draft_loss_weight (`float`, *optional*, defaults to 1.0):
+            Weight of the draft tokens' cross-entropy against the first `num_draft_tokens` summary tokens, added to
+            the summary loss. 0 leaves the draft slots to learn only through the decoder.
         head_dropout (`float`, *optional*, defaults to 0.1):
             Dropout inside the trainable heads.
         freeze_encoder (`bool`, *optional*, defaults to `True`):
@@ -114,6 +127,7 @@ class LatentSpaceConfig(PretrainedConfig):
     encoder_name_or_path: str | None = DEFAULT_ENCODER
     decoder_name_or_path: str | None = DEFAULT_DECODER
     pooling: str = "mean"
+    pooling_num_queries: int = 1
     compression_hidden_dims: list[int] | tuple[int, ...] = (512,)
     latent_dim: int = 256
     middle_model: str = "mlp"
@@ -126,6 +140,8 @@ class LatentSpaceConfig(PretrainedConfig):
     prefix_len: int = 10
     prefix_hidden_dim: int = 1024
     prefix_layer_norm: bool = True
+    num_draft_tokens: int = 0
+    draft_loss_weight: float = 1.0
     head_dropout: float = 0.1
     freeze_encoder: bool = True
     freeze_decoder: bool = True
@@ -180,7 +196,14 @@ class LatentSpaceConfig(PretrainedConfig):
             raise ValueError(
                 f"Unknown middle_model {self.middle_model!r}: choose one of {', '.join(MIDDLE_MODEL_TYPES)}."
             )
-        for name in ("latent_dim", "prefix_len", "prefix_hidden_dim", "middle_hidden_dim", "num_latent_slots"):
+        for name in (
+            "pooling_num_queries",
+            "latent_dim",
+            "prefix_len",
+            "prefix_hidden_dim",
+            "middle_hidden_dim",
+            "num_latent_slots",
+        ):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"`{name}` must be a positive integer, got {getattr(self, name)}.")
         if any(d < 1 for d in self.compression_hidden_dims):
@@ -198,6 +221,11 @@ class LatentSpaceConfig(PretrainedConfig):
             )
         if self.middle_model == "gru" and self.num_reasoning_steps < 1:
             raise ValueError(f"The gru middle model needs num_reasoning_steps >= 1, got {self.num_reasoning_steps}.")
+        if self.num_draft_tokens < 0 or self.draft_loss_weight < 0:
+            raise ValueError(
+                f"`num_draft_tokens` and `draft_loss_weight` must not be negative, got {self.num_draft_tokens} and "
+                f"{self.draft_loss_weight}."
+            )
         if not 0.0 <= self.head_dropout < 1.0:
             raise ValueError(f"`head_dropout` must be in [0, 1), got {self.head_dropout}.")
         if getattr(self.encoder, "is_encoder_decoder", False):
@@ -225,6 +253,12 @@ class LatentSpaceConfig(PretrainedConfig):
     @property
     def encoder_hidden_size(self) -> int:
         return self.encoder.hidden_size
+
+    @property
+    def pooled_size(self) -> int:
+        """Width of the pooled vector the compression MLP reads."""
+        queries = self.pooling_num_queries if self.pooling == "attention" else 1
+        return queries * self.encoder_hidden_size
 
     @property
     def decoder_hidden_size(self) -> int:

@@ -81,13 +81,27 @@ def test_every_pooling_and_middle_model_trains(batch, pooling, middle_model):
         torch.testing.assert_close(outputs.latent_out, outputs.latent_in)
 
 
-@pytest.mark.parametrize("pooling", ["mean", "attention"])
-def test_pooling_ignores_padding(processor, pooling):
-    model = tiny_model(pooling=pooling).eval()
+@pytest.mark.parametrize("pooling, num_queries", [("mean", 1), ("attention", 1), ("attention", 3)])
+def test_pooling_ignores_padding(processor, pooling, num_queries):
+    model = tiny_model(pooling=pooling, pooling_num_queries=num_queries).eval()
     ids = processor.encoder_tokenizer(PAIRS[0][0], return_tensors="pt")["input_ids"]
     padded = torch.cat([ids, torch.zeros(1, 5, dtype=torch.long)], dim=1)
     mask = torch.cat([torch.ones_like(ids), torch.zeros(1, 5, dtype=torch.long)], dim=1)
     torch.testing.assert_close(model.encode(ids), model.encode(padded, mask), rtol=1e-5, atol=1e-5)
+
+
+def test_each_attention_query_pools_on_its_own():
+    model = tiny_model(pooling="attention", pooling_num_queries=2).eval()
+    hidden = model.config.encoder_hidden_size
+    assert model.compression.mlp[0].in_features == 2 * hidden
+    states = torch.randn(1, 4, hidden)
+    states[0, 0, 0] = states[0, 3, 1] = 1e4  # feature 0 marks the first token, feature 1 the last one
+    with torch.no_grad():  # query 0 reads feature 0, query 1 reads feature 1
+        model.pooler.score.weight.zero_()
+        model.pooler.score.bias.zero_()
+        model.pooler.score.weight[0, 0] = model.pooler.score.weight[1, 1] = 1.0
+        pooled = model.pooler(states, torch.ones(1, 4, dtype=torch.long))
+    torch.testing.assert_close(pooled, torch.cat([states[:, 0], states[:, 3]], dim=-1))
 
 
 def test_loss_is_cross_entropy_over_summary_tokens_only(batch):
@@ -170,6 +184,38 @@ def test_loss_falls_when_overfitting_a_handful_of_pairs(batch):
     assert losses[-1] < 0.7 * losses[0], losses[::10]
 
 
+def test_draft_tokens_are_vocabulary_embeddings_trained_on_the_first_summary_tokens(batch):
+    model = tiny_model(num_draft_tokens=3, draft_loss_weight=0.5).eval()
+    latent = torch.randn(2, 16)
+    prompt, draft_logits = model._soft_prompt(latent)
+    assert prompt.shape == (2, 4 + 3 + 1, 32) and draft_logits.shape == (2, 3, 256)
+    embeddings = model.decoder.get_input_embeddings().weight
+    probabilities = draft_logits.softmax(dim=-1)
+    torch.testing.assert_close(prompt[:, 4:7], probabilities @ embeddings)  # a probability-weighted token mix
+
+    outputs = model(**batch)
+    labels = batch["labels"]
+    expected_draft = F.cross_entropy(
+        outputs.draft_logits.reshape(-1, 256), labels[:, :3].reshape(-1), ignore_index=-100
+    )
+    torch.testing.assert_close(outputs.draft_loss, expected_draft)
+    summary_loss = F.cross_entropy(outputs.logits.reshape(-1, 256), labels.reshape(-1), ignore_index=-100)
+    torch.testing.assert_close(outputs.loss, summary_loss + 0.5 * expected_draft)
+
+    model.train()
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    draft_losses = []
+    for _ in range(30):
+        outputs = model(**batch)
+        outputs.loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        draft_losses.append(outputs.draft_loss.item())
+    assert draft_losses[-1] < 0.5 * draft_losses[0], draft_losses[::5]
+    with pytest.raises(ValueError, match="num_draft_tokens"):
+        tiny_config(num_draft_tokens=-1)
+
+
 def test_generate_respects_max_new_tokens_and_returns_only_summary_tokens(batch):
     model = tiny_model().eval()
     inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
@@ -225,7 +271,8 @@ def test_generate_decodes_a_given_latent_like_the_text_it_came_from(batch):
 
 
 def test_save_and_reload_give_identical_logits_and_generations(tmp_path, batch, processor):
-    model = tiny_model(pooling="attention", middle_model="transformer").eval()
+    model = tiny_model(pooling="attention", pooling_num_queries=2, middle_model="transformer", num_draft_tokens=2)
+    model.eval()
     model.save_pretrained(tmp_path)
     processor.save_pretrained(tmp_path)
     assert (tmp_path / "model.safetensors").exists()

@@ -30,6 +30,9 @@ class ModelArguments:
         default=DEFAULT_DECODER, metadata={"help": "Causal-LM decoder: Hub id or folder."}
     )
     pooling: str | None = field(default=None, metadata={"help": "mean | attention | cls (config default: mean)."})
+    pooling_num_queries: int | None = field(
+        default=None, metadata={"help": "Learned queries of attention pooling, concatenated (default 1)."}
+    )
     latent_dim: int | None = field(default=None, metadata={"help": "Size of the idea vector (default 256)."})
     compression_hidden_dims: list[int] | None = field(
         default=None, metadata={"help": "Hidden sizes of the compression MLP (default 512)."}
@@ -47,6 +50,17 @@ class ModelArguments:
     )
     prefix_hidden_dim: int | None = field(
         default=None, metadata={"help": "Width of the expansion MLP (default 1024)."}
+    )
+    prefix_layer_norm: bool | None = field(
+        default=None,
+        metadata={"help": "LayerNorm each soft-prompt vector at the decoder's embedding scale (default on)."},
+    )
+    num_draft_tokens: int | None = field(
+        default=None,
+        metadata={"help": "Draft soft tokens in the decoder vocabulary after the soft prompt (default 0)."},
+    )
+    draft_loss_weight: float | None = field(
+        default=None, metadata={"help": "Weight of the draft tokens' loss on the summary's first tokens (default 1)."}
     )
     head_dropout: float | None = field(default=None, metadata={"help": "Dropout in the heads (default 0.1)."})
     freeze_encoder: bool = field(default=True, metadata={"help": "Keep the encoder's weights frozen."})

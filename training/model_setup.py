@@ -16,6 +16,7 @@ logger = logging.getLogger(__name__)
 
 HEAD_FIELDS = (
     "pooling",
+    "pooling_num_queries",
     "latent_dim",
     "compression_hidden_dims",
     "middle_model",
@@ -26,6 +27,9 @@ HEAD_FIELDS = (
     "num_reasoning_steps",
     "prefix_len",
     "prefix_hidden_dim",
+    "prefix_layer_norm",
+    "num_draft_tokens",
+    "draft_loss_weight",
     "head_dropout",
     "freeze_encoder",
     "freeze_decoder",
