@@ -21,6 +21,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoModelForSeq2SeqLM, set_seed
 
+from inference.latent_space_inference import check_checkpoint
 from metrics import ROUGE_KEYS
 from modeling import LatentSpaceProcessor
 from training.arguments import parse_args
@@ -74,17 +75,6 @@ def choose_split(args: EvalArguments) -> tuple[str, dict[str, str]]:
     if args.dataset_name is None and not files:
         raise ValueError("Nothing to evaluate: give --validation_file, --test_file or --dataset_name (with --split).")
     return "validation" if "validation" in files or not files else "test", files
-
-
-def check_checkpoint(name_or_path: str) -> None:
-    """A local path that is missing or holds no model is an error here, not a Hub lookup that fails later."""
-    path = Path(name_or_path).expanduser()
-    looks_local = path.exists() or name_or_path.startswith(("/", ".", "~")) or len(path.parts) > 2
-    if looks_local and not (path / "config.json").is_file():
-        raise FileNotFoundError(
-            f"No model checkpoint at {name_or_path}: expected a folder with config.json (as saved by "
-            "run_summarization.py). Give the training output_dir or one of its checkpoint-* folders."
-        )
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:

@@ -83,15 +83,6 @@ class LatentSpaceConfig(PretrainedConfig):
             Whether each soft-prompt vector goes through a LayerNorm whose gain starts at the per-dimension scale of
             the decoder's token embeddings. Without it the freshly initialised prefix is ~100x smaller than a token
             embedding, the decoder all but ignores it, and training takes many more steps to scale it up.
-        num_draft_tokens (`int`, *optional*, defaults to 0):
-            Soft tokens in the decoder's own vocabulary that follow the soft prompt. Each is a distribution over the
-            vocabulary (`z_out` projected against the frozen token embeddings) embedded as the probability-weighted
-            mean of the token embeddings, so the decoder reads it as a (blend of) real word(s). With
-            `draft_loss_weight`, slot k learns to predict the k-th summary token: a parallel draft of the summary's
-            opening (in SAMSum, the names) written straight from the idea vector, which the decoder can copy.
-        draft_loss_weight (`float`, *optional*, defaults to 1.0):
-            Weight of the draft tokens' cross-entropy against the first `num_draft_tokens` summary tokens, added to
-            the summary loss. 0 leaves the draft slots to learn only through the decoder.
         head_dropout (`float`, *optional*, defaults to 0.1):
             Dropout inside the trainable heads.
         freeze_encoder (`bool`, *optional*, defaults to `True`):
@@ -140,8 +131,6 @@ class LatentSpaceConfig(PretrainedConfig):
     prefix_len: int = 10
     prefix_hidden_dim: int = 1024
     prefix_layer_norm: bool = True
-    num_draft_tokens: int = 0
-    draft_loss_weight: float = 1.0
     head_dropout: float = 0.1
     freeze_encoder: bool = True
     freeze_decoder: bool = True
@@ -221,11 +210,6 @@ class LatentSpaceConfig(PretrainedConfig):
             )
         if self.middle_model == "gru" and self.num_reasoning_steps < 1:
             raise ValueError(f"The gru middle model needs num_reasoning_steps >= 1, got {self.num_reasoning_steps}.")
-        if self.num_draft_tokens < 0 or self.draft_loss_weight < 0:
-            raise ValueError(
-                f"`num_draft_tokens` and `draft_loss_weight` must not be negative, got {self.num_draft_tokens} and "
-                f"{self.draft_loss_weight}."
-            )
         if not 0.0 <= self.head_dropout < 1.0:
             raise ValueError(f"`head_dropout` must be in [0, 1), got {self.head_dropout}.")
         if getattr(self.encoder, "is_encoder_decoder", False):

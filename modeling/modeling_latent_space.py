@@ -52,11 +52,7 @@ class LatentSpaceSeq2SeqLMOutput(ModelOutput):
         latent_out (`torch.FloatTensor` of shape `(batch_size, latent_dim)`):
             The transformed idea `z_out` produced by the middle model.
         prefix_embeds (`torch.FloatTensor` of shape `(batch_size, prefix_len (+1), decoder_hidden_size)`):
-            The soft prompt fed to the decoder (then the draft tokens and the start-token embedding, when used).
-        draft_loss (`torch.FloatTensor`, *optional*, returned with `num_draft_tokens`):
-            Cross-entropy of the draft slots against the first summary tokens (already added to `loss`, weighted).
-        draft_logits (`torch.FloatTensor` of shape `(batch_size, num_draft_tokens, vocab_size)`, *optional*):
-            The draft slots' scores over the decoder vocabulary.
+            The soft prompt fed to the decoder (followed by the start-token embedding when it is used).
     """
 
     loss: torch.FloatTensor | None = None
@@ -64,8 +60,6 @@ class LatentSpaceSeq2SeqLMOutput(ModelOutput):
     latent_in: torch.FloatTensor | None = None
     latent_out: torch.FloatTensor | None = None
     prefix_embeds: torch.FloatTensor | None = None
-    draft_loss: torch.FloatTensor | None = None
-    draft_logits: torch.FloatTensor | None = None
 
 
 def _mlp(sizes: list[int], dropout: float) -> nn.Sequential:
@@ -218,13 +212,6 @@ class LatentSpacePrefixAdapter(nn.Module):
         )
         # A tiny eps: fresh MLP outputs can have a variance near the default 1e-5, which would shrink them further.
         self.norm = nn.LayerNorm(self.hidden, eps=1e-8) if config.prefix_layer_norm else None
-        self.num_draft_tokens = config.num_draft_tokens
-        if self.num_draft_tokens:
-            # One query per draft slot in the decoder's embedding space; its dot products with the token embeddings
-            # are the slot's logits over the vocabulary.
-            self.draft = _mlp(
-                [config.latent_dim, config.prefix_hidden_dim, self.num_draft_tokens * self.hidden], config.head_dropout
-            )
 
     @torch.no_grad()
     def match_scale(self, token_embeddings: torch.Tensor) -> None:
@@ -238,11 +225,6 @@ class LatentSpacePrefixAdapter(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         prefix = self.mlp(z).view(z.shape[0], self.prefix_len, self.hidden)
         return prefix if self.norm is None else self.norm(prefix)
-
-    def draft_logits(self, z: torch.Tensor, token_embeddings: torch.Tensor) -> torch.Tensor:
-        """`(batch, num_draft_tokens, vocab)` logits of the draft slots against the (frozen) token embeddings."""
-        queries = self.draft(z).view(z.shape[0], self.num_draft_tokens, self.hidden)
-        return queries.to(token_embeddings.dtype) @ token_embeddings.T
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -440,22 +422,13 @@ class LatentSpaceForConditionalGeneration(LatentSpacePreTrainedModel, Generation
         return self.middle(latent_in)
 
     def prefix_embeddings(self, latent_out: torch.Tensor) -> torch.Tensor:
-        """`z_out` -> the decoder's soft prompt (then the draft tokens, then its start-token embedding, if set)."""
-        return self._soft_prompt(latent_out)[0]
-
-    def _soft_prompt(self, latent_out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The decoder's prompt embeddings, and the draft slots' vocabulary logits (None without draft tokens)."""
+        """`z_out` -> the decoder's soft prompt, followed by its start-token embedding when configured."""
         embedding = self.decoder.get_input_embeddings()
-        latent_out = latent_out.to(self.prefix_adapter.mlp[0].weight.dtype)
-        parts = [self.prefix_adapter(latent_out).to(embedding.weight.dtype)]
-        draft_logits = None
-        if self.config.num_draft_tokens:
-            draft_logits = self.prefix_adapter.draft_logits(latent_out, embedding.weight).float()
-            parts.append(draft_logits.softmax(dim=-1).to(embedding.weight.dtype) @ embedding.weight)
-        if self.config.use_decoder_start_token:
-            start = torch.full((latent_out.shape[0], 1), self.config.decoder_start_token_id, device=parts[0].device)
-            parts.append(embedding(start))
-        return torch.cat(parts, dim=1), draft_logits
+        prefix = self.prefix_adapter(latent_out.to(self.prefix_adapter.mlp[0].weight.dtype)).to(embedding.weight.dtype)
+        if not self.config.use_decoder_start_token:
+            return prefix
+        start = torch.full((prefix.shape[0], 1), self.config.decoder_start_token_id, device=prefix.device)
+        return torch.cat([prefix, embedding(start)], dim=1)
 
     # -- training ------------------------------------------------------------------------------------------------------
 
@@ -488,7 +461,7 @@ class LatentSpaceForConditionalGeneration(LatentSpacePreTrainedModel, Generation
         if latent is None:
             latent_in = self.encode(input_ids, attention_mask, encoder_hidden_states)
             latent = self.reason(latent_in)
-        prefix, draft_logits = self._soft_prompt(latent)
+        prefix = self.prefix_embeddings(latent)
 
         target_len = labels.shape[1]
         teacher_ids = labels[:, :-1].masked_fill(labels[:, :-1] == -100, self.config.pad_token_id)
@@ -511,23 +484,8 @@ class LatentSpaceForConditionalGeneration(LatentSpacePreTrainedModel, Generation
         if isinstance(num_items_in_batch, torch.Tensor):
             num_items_in_batch = num_items_in_batch.to(loss_sum.device)
         loss = loss_sum / num_items_in_batch
-        draft_loss = None
-        if draft_logits is not None:
-            draft_labels = labels[:, : draft_logits.shape[1]]
-            draft_logits = draft_logits[:, : draft_labels.shape[1]]
-            if (draft_labels != -100).any():
-                draft_loss = F.cross_entropy(
-                    draft_logits.reshape(-1, draft_logits.shape[-1]), draft_labels.reshape(-1), ignore_index=-100
-                )
-                loss = loss + self.config.draft_loss_weight * draft_loss
         return LatentSpaceSeq2SeqLMOutput(
-            loss=loss,
-            logits=logits,
-            latent_in=latent_in,
-            latent_out=latent,
-            prefix_embeds=prefix,
-            draft_loss=draft_loss,
-            draft_logits=draft_logits,
+            loss=loss, logits=logits, latent_in=latent_in, latent_out=latent, prefix_embeds=prefix
         )
 
     # -- generation ----------------------------------------------------------------------------------------------------

@@ -184,38 +184,6 @@ def test_loss_falls_when_overfitting_a_handful_of_pairs(batch):
     assert losses[-1] < 0.7 * losses[0], losses[::10]
 
 
-def test_draft_tokens_are_vocabulary_embeddings_trained_on_the_first_summary_tokens(batch):
-    model = tiny_model(num_draft_tokens=3, draft_loss_weight=0.5).eval()
-    latent = torch.randn(2, 16)
-    prompt, draft_logits = model._soft_prompt(latent)
-    assert prompt.shape == (2, 4 + 3 + 1, 32) and draft_logits.shape == (2, 3, 256)
-    embeddings = model.decoder.get_input_embeddings().weight
-    probabilities = draft_logits.softmax(dim=-1)
-    torch.testing.assert_close(prompt[:, 4:7], probabilities @ embeddings)  # a probability-weighted token mix
-
-    outputs = model(**batch)
-    labels = batch["labels"]
-    expected_draft = F.cross_entropy(
-        outputs.draft_logits.reshape(-1, 256), labels[:, :3].reshape(-1), ignore_index=-100
-    )
-    torch.testing.assert_close(outputs.draft_loss, expected_draft)
-    summary_loss = F.cross_entropy(outputs.logits.reshape(-1, 256), labels.reshape(-1), ignore_index=-100)
-    torch.testing.assert_close(outputs.loss, summary_loss + 0.5 * expected_draft)
-
-    model.train()
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
-    draft_losses = []
-    for _ in range(30):
-        outputs = model(**batch)
-        outputs.loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-        draft_losses.append(outputs.draft_loss.item())
-    assert draft_losses[-1] < 0.5 * draft_losses[0], draft_losses[::5]
-    with pytest.raises(ValueError, match="num_draft_tokens"):
-        tiny_config(num_draft_tokens=-1)
-
-
 def test_generate_respects_max_new_tokens_and_returns_only_summary_tokens(batch):
     model = tiny_model().eval()
     inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
@@ -271,7 +239,7 @@ def test_generate_decodes_a_given_latent_like_the_text_it_came_from(batch):
 
 
 def test_save_and_reload_give_identical_logits_and_generations(tmp_path, batch, processor):
-    model = tiny_model(pooling="attention", pooling_num_queries=2, middle_model="transformer", num_draft_tokens=2)
+    model = tiny_model(pooling="attention", pooling_num_queries=2, middle_model="transformer")
     model.eval()
     model.save_pretrained(tmp_path)
     processor.save_pretrained(tmp_path)

@@ -55,13 +55,6 @@ class ModelArguments:
         default=None,
         metadata={"help": "LayerNorm each soft-prompt vector at the decoder's embedding scale (default on)."},
     )
-    num_draft_tokens: int | None = field(
-        default=None,
-        metadata={"help": "Draft soft tokens in the decoder vocabulary after the soft prompt (default 0)."},
-    )
-    draft_loss_weight: float | None = field(
-        default=None, metadata={"help": "Weight of the draft tokens' loss on the summary's first tokens (default 1)."}
-    )
     head_dropout: float | None = field(default=None, metadata={"help": "Dropout in the heads (default 0.1)."})
     freeze_encoder: bool = field(default=True, metadata={"help": "Keep the encoder's weights frozen."})
     freeze_decoder: bool = field(default=True, metadata={"help": "Keep the decoder's weights frozen."})

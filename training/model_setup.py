@@ -28,8 +28,6 @@ HEAD_FIELDS = (
     "prefix_len",
     "prefix_hidden_dim",
     "prefix_layer_norm",
-    "num_draft_tokens",
-    "draft_loss_weight",
     "head_dropout",
     "freeze_encoder",
     "freeze_decoder",
