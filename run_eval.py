@@ -52,13 +52,24 @@ class EvalArguments:
     top_p: float | None = field(default=None, metadata={"help": "Nucleus sampling mass."})
     top_k: int | None = field(default=None, metadata={"help": "Top-k sampling."})
     repetition_penalty: float | None = field(default=None, metadata={"help": "Repetition penalty."})
+    no_repeat_ngram_size: int | None = field(
+        default=None, metadata={"help": "Forbid repeating n-grams of this size (model default)."}
+    )
     output_dir: str | None = field(default=None, metadata={"help": "Where results go (default: the model folder)."})
     device: str | None = field(default=None, metadata={"help": "cpu, cuda, cuda:1 ... (default: cuda if available)."})
     fp16: bool = field(default=False, metadata={"help": "Run the model in float16 (GPU)."})
     seed: int = field(default=42, metadata={"help": "Seed for sampling."})
 
     def generation_kwargs(self) -> dict:
-        names = ("max_new_tokens", "num_beams", "temperature", "top_p", "top_k", "repetition_penalty")
+        names = (
+            "max_new_tokens",
+            "num_beams",
+            "temperature",
+            "top_p",
+            "top_k",
+            "repetition_penalty",
+            "no_repeat_ngram_size",
+        )
         kwargs = {name: getattr(self, name) for name in names if getattr(self, name) is not None}
         if self.do_sample:
             kwargs["do_sample"] = True
