@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -288,11 +287,7 @@ class LatentSpaceInference:
         return kwargs
 
     def _generate(self, **kwargs: Any) -> torch.Tensor:
-        with warnings.catch_warnings():
-            # The decoder's prompt is the soft prompt, which holds no tokens, so transformers' warning that
-            # `no_repeat_ngram_size` cannot see the prompt's n-grams says nothing about this model.
-            warnings.filterwarnings("ignore", message="Passing `no_repeat_ngram_size` with `inputs_embeds`")
-            return self.model.generate(**kwargs)
+        return self.model.generate(**kwargs)
 
     def _as_latent_batch(self, latent: LatentLike) -> tuple[torch.Tensor, bool]:
         z = torch.as_tensor(np.asarray(latent) if not isinstance(latent, torch.Tensor) else latent)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -529,9 +530,13 @@ class LatentSpaceForConditionalGeneration(LatentSpacePreTrainedModel, Generation
             generation_config.max_new_tokens = kwargs["max_length"]
         if generation_config.max_new_tokens is not None:
             generation_config.max_length = None  # a default max_length beside max_new_tokens only warns
-        return self.decoder.generate(
-            inputs_embeds=prefix, attention_mask=prefix_mask, generation_config=generation_config, **model_kwargs
-        )
+        with warnings.catch_warnings():
+            # The prompt is the soft prompt, which holds no tokens, so transformers' warning that
+            # `no_repeat_ngram_size` cannot see the prompt's n-grams says nothing about this model.
+            warnings.filterwarnings("ignore", message="Passing `no_repeat_ngram_size` with `inputs_embeds`")
+            return self.decoder.generate(
+                inputs_embeds=prefix, attention_mask=prefix_mask, generation_config=generation_config, **model_kwargs
+            )
 
     # -- construction from pretrained backbones ------------------------------------------------------------------------
 
