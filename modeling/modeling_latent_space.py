@@ -531,9 +531,10 @@ class LatentSpaceForConditionalGeneration(LatentSpacePreTrainedModel, Generation
         if generation_config.max_new_tokens is not None:
             generation_config.max_length = None  # a default max_length beside max_new_tokens only warns
         with warnings.catch_warnings():
-            # The prompt is the soft prompt, which holds no tokens, so transformers' warning that
-            # `no_repeat_ngram_size` cannot see the prompt's n-grams says nothing about this model.
-            warnings.filterwarnings("ignore", message="Passing `no_repeat_ngram_size` with `inputs_embeds`")
+            # The prompt is the soft prompt, which holds no tokens, so transformers' warnings that these settings
+            # cannot see the prompt's tokens say nothing about this model.
+            for setting in ("no_repeat_ngram_size", "repetition_penalty"):
+                warnings.filterwarnings("ignore", message=f"Passing `{setting}` with `inputs_embeds`")
             return self.decoder.generate(
                 inputs_embeds=prefix, attention_mask=prefix_mask, generation_config=generation_config, **model_kwargs
             )
