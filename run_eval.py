@@ -21,7 +21,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoModelForSeq2SeqLM, set_seed
 
-from inference.latent_space_inference import check_checkpoint
+from inference.latent_space_inference import check_checkpoint, default_max_source_length
 from metrics import ROUGE_KEYS
 from modeling import LatentSpaceProcessor
 from training.arguments import parse_args
@@ -43,7 +43,9 @@ class EvalArguments:
     summary_column: str = field(default="summary", metadata={"help": "Column holding the reference summary."})
     id_column: str | None = field(default="id", metadata={"help": "Column with example ids."})
     max_samples: int | None = field(default=None, metadata={"help": "Evaluate only this many rows."})
-    max_source_length: int = field(default=256, metadata={"help": "Dialogue tokens kept."})
+    max_source_length: int | None = field(
+        default=None, metadata={"help": "Dialogue tokens kept (default: the length the checkpoint was trained with)."}
+    )
     batch_size: int = field(default=32, metadata={"help": "Dialogues per generation batch."})
     max_new_tokens: int | None = field(default=None, metadata={"help": "Summary length limit (model default)."})
     num_beams: int | None = field(default=None, metadata={"help": "Beam search width (model default: greedy)."})
@@ -102,6 +104,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         .eval()
     )
     processor = LatentSpaceProcessor.from_pretrained(args.model_name_or_path)
+    max_source_length = args.max_source_length or default_max_source_length(model, processor)
 
     raw = load_raw_splits(args.dataset_name, args.dataset_config_name, files, splits=(split,))
     if split not in raw:
@@ -115,7 +118,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     for first in tqdm(range(0, len(dataset), args.batch_size), desc=f"Summarizing {split}"):
         rows = dataset[first : first + args.batch_size]
         inputs = processor(
-            rows[args.text_column], max_source_length=args.max_source_length, padding=True, return_tensors="pt"
+            rows[args.text_column], max_source_length=max_source_length, padding=True, return_tensors="pt"
         ).to(device)
         output = model.generate(
             input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], **args.generation_kwargs()
@@ -137,6 +140,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             "split": split,
             "model": str(args.model_name_or_path),
             "device": str(device),
+            "max_source_length": max_source_length,
             "generation": args.generation_kwargs(),
         }
     )

@@ -73,6 +73,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     checkpoint = find_checkpoint(training_args, data_args)
     set_seed(training_args.seed)
     model, processor = build_model_and_processor(model_args)
+    # Saved with the encoder tokenizer, so inference (run_eval.py, LatentSpaceInference) cuts dialogues as training did.
+    processor.encoder_tokenizer.model_max_length = data_args.max_source_length
     trainable, total = count_parameters(model)
     logger.info(f"Trainable parameters: {trainable:,} of {total:,} ({100 * trainable / total:.2f}%)")
 

@@ -145,6 +145,16 @@ def check_checkpoint(name_or_path: str | os.PathLike) -> None:
         )
 
 
+def default_max_source_length(model: PreTrainedModel, processor: LatentSpaceProcessor) -> int:
+    """
+    The dialogue length the checkpoint was trained with (run_summarization.py records it as the encoder tokenizer's
+    `model_max_length`); for other checkpoints the encoder's position limit, at most 512 tokens.
+    """
+    limit = int(getattr(model.config.encoder, "max_position_embeddings", None) or 512)
+    recorded = processor.encoder_tokenizer.model_max_length
+    return int(recorded) if recorded and recorded < limit else min(limit, 512)
+
+
 def lerp(z_a: torch.Tensor, z_b: torch.Tensor, alpha: float) -> torch.Tensor:
     """Linear mix `(1 - alpha) * z_a + alpha * z_b` (exactly `z_a` at 0 and `z_b` at 1)."""
     return (1 - alpha) * z_a + alpha * z_b
@@ -199,7 +209,8 @@ class LatentSpaceInference:
         model: a `LatentSpaceForConditionalGeneration`.
         processor: its `LatentSpaceProcessor`.
         device: where to run (default: CUDA when available, else CPU).
-        max_source_length: dialogue tokens kept (default: the encoder's position limit, at most 512).
+        max_source_length: dialogue tokens kept (default: the length the checkpoint was trained with, else the
+            encoder's position limit, at most 512).
         batch_size: texts per forward pass.
         generation_settings: defaults for `summarize`/`decode_latent` (see `GENERATION_SETTINGS`); unset settings
             use the model's own generation config.
@@ -217,10 +228,7 @@ class LatentSpaceInference:
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         self.processor = processor
-        if max_source_length is None:
-            limit = getattr(model.config.encoder, "max_position_embeddings", None) or 512
-            max_source_length = min(int(limit), 512)
-        self.max_source_length = max_source_length
+        self.max_source_length = max_source_length or default_max_source_length(model, processor)
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
         self.batch_size = batch_size

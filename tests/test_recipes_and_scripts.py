@@ -12,6 +12,7 @@ from transformers import AutoModelForSeq2SeqLM, Seq2SeqTrainingArguments
 
 import run_eval
 import run_summarization
+from inference import LatentSpaceInference
 from tests.tiny_backbones import save_tiny_backbones
 from training.arguments import DataTrainingArguments, ModelArguments, parse_args
 from training.model_setup import HEAD_FIELDS, build_model_and_processor
@@ -122,6 +123,8 @@ def test_end_to_end_training_writes_checkpoint_rouge_and_card_then_run_eval_scor
     assert rouge_l["value"] == metrics["eval_rougeL"]
     assert str(backbones[0]) in card and str(backbones[1]) in card and '"learning_rate": 0.001' in card
     assert len((run / "generated_predictions.jsonl").read_text().splitlines()) == 5
+    # The training dialogue length travels with the checkpoint, so inference cuts dialogues the same way.
+    assert LatentSpaceInference.from_pretrained(run).max_source_length == 64
 
     results = run_eval.main(
         [
@@ -144,6 +147,7 @@ def test_end_to_end_training_writes_checkpoint_rouge_and_card_then_run_eval_scor
     assert rows[0]["id"] == "demo-validation-00000"
     saved = json.loads((tmp_path / "eval" / "eval_results.json").read_text())
     assert saved["rougeL"] == results["rougeL"] and saved["summaries_per_second"] > 0
+    assert saved["max_source_length"] == 64
 
 
 def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path, backbones):
