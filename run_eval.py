@@ -62,6 +62,10 @@ class EvalArguments:
     fp16: bool = field(default=False, metadata={"help": "Run the model in float16 (GPU)."})
     seed: int = field(default=42, metadata={"help": "Seed for sampling."})
 
+    def __post_init__(self) -> None:
+        if self.max_source_length is not None and self.max_source_length < 1:
+            raise ValueError(f"`max_source_length` must be at least 1, got {self.max_source_length}.")
+
     def generation_kwargs(self) -> dict:
         names = (
             "max_new_tokens",
@@ -104,7 +108,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         .eval()
     )
     processor = LatentSpaceProcessor.from_pretrained(args.model_name_or_path)
-    max_source_length = args.max_source_length or default_max_source_length(model, processor)
+    max_source_length = args.max_source_length
+    if max_source_length is None:
+        max_source_length = default_max_source_length(model, processor)
 
     raw = load_raw_splits(args.dataset_name, args.dataset_config_name, files, splits=(split,))
     if split not in raw:

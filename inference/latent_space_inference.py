@@ -228,7 +228,11 @@ class LatentSpaceInference:
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         self.processor = processor
-        self.max_source_length = max_source_length or default_max_source_length(model, processor)
+        if max_source_length is None:
+            max_source_length = default_max_source_length(model, processor)
+        if max_source_length < 1:
+            raise ValueError(f"max_source_length must be at least 1, got {max_source_length}.")
+        self.max_source_length = max_source_length
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
         self.batch_size = batch_size

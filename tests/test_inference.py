@@ -406,6 +406,8 @@ def test_empty_and_bad_inputs_are_clear_errors(lsi):
         lsi.nearest(DIALOGUES[0], DIALOGUES[1])
     with pytest.raises(ValueError, match="shape \\(16,\\) or \\(n, 16\\)"):
         lsi.decode_latent(torch.zeros(2, 3, 16))
+    with pytest.raises(ValueError, match="max_source_length must be at least 1, got 0"):
+        LatentSpaceInference(lsi.model, lsi.processor, max_source_length=0)
 
 
 # ----------------------------------------------------------------------------------------------------------------------

@@ -403,6 +403,8 @@ def test_unknown_pooling_or_middle_model_is_a_clear_error():
         tiny_config(middle_model="transformer", middle_num_heads=5)
     with pytest.raises(ValueError, match="target_modules"):
         tiny_config(decoder_lora={"r": 4})
+    with pytest.raises(ValueError, match="`pooling_num_queries` must be a positive integer, got 0"):
+        tiny_config(pooling="attention", pooling_num_queries=0)
 
 
 def test_wrong_kinds_of_backbone_are_clear_errors(tmp_path):

@@ -222,6 +222,8 @@ def test_run_eval_missing_checkpoint_is_a_clear_error(tmp_path):
         run_eval.main(
             ["--model_name_or_path", str(tmp_path / "missing"), "--validation_file", str(DEMO / "validation.jsonl")]
         )
+    with pytest.raises(ValueError, match="`max_source_length` must be at least 1, got 0"):
+        run_eval.main(["--model_name_or_path", str(tmp_path), "--max_source_length", "0"])
 
 
 def test_several_train_files_are_concatenated_on_their_shared_columns(tmp_path, backbones):
