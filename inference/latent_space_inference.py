@@ -267,7 +267,8 @@ class LatentSpaceInference:
 
     @property
     def latent_dim(self) -> int:
-        return int(self.model.config.latent_dim)
+        """Values in one latent: the config's `latent_size` (`latent_dim` times `num_idea_vectors`)."""
+        return int(self.model.config.latent_size)
 
     def _head_dtype(self) -> torch.dtype:
         return self.model.compression.mlp[0].weight.dtype

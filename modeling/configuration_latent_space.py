@@ -9,7 +9,7 @@ from transformers.utils import logging
 
 logger = logging.get_logger(__name__)
 
-POOLING_TYPES = ("mean", "attention", "cls")
+POOLING_TYPES = ("mean", "attention", "cls", "segments")
 MIDDLE_MODEL_TYPES = ("mlp", "transformer", "gru", "identity")
 
 DEFAULT_ENCODER = "answerdotai/ModernBERT-base"
@@ -49,9 +49,14 @@ class LatentSpaceConfig(PretrainedConfig):
             Where the encoder weights came from. Informational: used in model cards and logs.
         decoder_name_or_path (`str`, *optional*, defaults to `"gpt2"`):
             Where the decoder weights came from. Informational: used in model cards and logs.
+        encoder_layer (`int`, *optional*, defaults to -1):
+            Which of the encoder's hidden states are pooled: -1 its output (last layer), 0 its token embeddings, `k`
+            the output of layer `k` (negative values count from the end, as in `hidden_states[k]`). Early layers keep
+            more of each token's identity, late ones more of its context.
         pooling (`str`, *optional*, defaults to `"mean"`):
             How encoder token states become one vector: `"mean"` over non-padded tokens, `"attention"` (a learned
-            query attends over the tokens) or `"cls"` (the first token's state).
+            query attends over the tokens), `"cls"` (the first token's state) or `"segments"` (the real tokens cut
+            into `num_idea_vectors` consecutive stretches, each mean-pooled: one vector per part of the dialogue).
         pooling_num_queries (`int`, *optional*, defaults to 1):
             Learned queries of `"attention"` pooling. Each one attends over the tokens on its own (one may follow the
             speakers, another the topic) and their vectors are concatenated, so the compression MLP reads
@@ -60,6 +65,12 @@ class LatentSpaceConfig(PretrainedConfig):
             Hidden sizes of the compression MLP from the encoder width to `latent_dim` (768 -> 512 -> 256).
         latent_dim (`int`, *optional*, defaults to 256):
             Size of the idea vector `z_in` (and of `z_out`).
+        num_idea_vectors (`int`, *optional*, defaults to 1):
+            How many idea vectors of `latent_dim` the encoder side writes (the "small set of latent slots" of the
+            seed). With more than one, pooling gives one pooled vector per idea (`"segments"`, or `"attention"` with
+            one learned query per idea), each is compressed on its own, the middle model reasons over each, and each
+            expands into `prefix_len / num_idea_vectors` soft-prompt vectors. Latents are then flat vectors of
+            `num_idea_vectors * latent_dim` values (`config.latent_size`), the ideas one after another.
         middle_model (`str`, *optional*, defaults to `"mlp"`):
             The latent reasoning core: `"mlp"`, `"transformer"` (a tiny transformer over `num_latent_slots` slots),
             `"gru"` (`num_reasoning_steps` recurrent steps) or `"identity"` (no reasoning; an ablation).
@@ -91,6 +102,13 @@ class LatentSpaceConfig(PretrainedConfig):
             Whether the decoder backbone is frozen (no gradients to its weights; gradients still flow through it).
         use_decoder_start_token (`bool`, *optional*, defaults to `True`):
             Whether the decoder's BOS embedding follows the soft prompt, as the seed describes.
+        prompt_prefix_ids (`list[int]`, *optional*):
+            Decoder token ids placed before the soft prompt, the same for every input (e.g. an instruct model's
+            "<|im_start|>user\nSummarize this dialogue:" turn opening). They carry no information about the dialogue,
+            so the idea vector stays the only path from the dialogue to the summary.
+        prompt_suffix_ids (`list[int]`, *optional*):
+            Decoder token ids placed after the soft prompt (e.g. "<|im_end|>\n<|im_start|>assistant\n"). They end the
+            prompt, so the start token is not added after them.
         encoder_lora (`dict`, *optional*):
             Keyword arguments of a `peft.LoraConfig` (e.g. `{"r": 8, "lora_alpha": 16, "target_modules": ["Wqkv"]}`).
             When set, LoRA adapters are injected into the encoder in place and trained with the heads; they are part
@@ -117,10 +135,12 @@ class LatentSpaceConfig(PretrainedConfig):
     decoder: PretrainedConfig | dict | None = None
     encoder_name_or_path: str | None = DEFAULT_ENCODER
     decoder_name_or_path: str | None = DEFAULT_DECODER
+    encoder_layer: int = -1
     pooling: str = "mean"
     pooling_num_queries: int = 1
     compression_hidden_dims: list[int] | tuple[int, ...] = (512,)
     latent_dim: int = 256
+    num_idea_vectors: int = 1
     middle_model: str = "mlp"
     middle_hidden_dim: int = 512
     middle_num_layers: int = 3
@@ -135,6 +155,8 @@ class LatentSpaceConfig(PretrainedConfig):
     freeze_encoder: bool = True
     freeze_decoder: bool = True
     use_decoder_start_token: bool = True
+    prompt_prefix_ids: list[int] | None = None
+    prompt_suffix_ids: list[int] | None = None
     encoder_lora: dict | None = None
     decoder_lora: dict | None = None
     initializer_range: float = 0.02
@@ -192,6 +214,7 @@ class LatentSpaceConfig(PretrainedConfig):
             "prefix_hidden_dim",
             "middle_hidden_dim",
             "num_latent_slots",
+            "num_idea_vectors",
         ):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"`{name}` must be a positive integer, got {getattr(self, name)}.")
@@ -199,6 +222,32 @@ class LatentSpaceConfig(PretrainedConfig):
             raise ValueError(
                 f"`compression_hidden_dims` must hold positive sizes, got {self.compression_hidden_dims}."
             )
+        if self.num_idea_vectors > 1:
+            if self.pooling not in ("segments", "attention"):
+                raise ValueError(
+                    f"num_idea_vectors={self.num_idea_vectors} needs one pooled vector per idea: set pooling to "
+                    f"'segments' or 'attention', got {self.pooling!r}."
+                )
+            if self.pooling == "attention" and self.pooling_num_queries not in (1, self.num_idea_vectors):
+                raise ValueError(
+                    f"With num_idea_vectors={self.num_idea_vectors}, attention pooling uses one query per idea; "
+                    f"pooling_num_queries must be 1 (unset) or {self.num_idea_vectors}, got {self.pooling_num_queries}."
+                )
+            if self.prefix_len % self.num_idea_vectors:
+                raise ValueError(
+                    f"prefix_len ({self.prefix_len}) must be a multiple of num_idea_vectors ({self.num_idea_vectors}): "
+                    "each idea vector expands into the same number of soft-prompt vectors."
+                )
+        layers = getattr(self.encoder, "num_hidden_layers", None)
+        if layers is not None and not -(layers + 1) <= self.encoder_layer <= layers:
+            raise ValueError(
+                f"`encoder_layer` must be between {-(layers + 1)} and {layers} (the encoder has {layers} layers; 0 is "
+                f"its embeddings, -1 its output), got {self.encoder_layer}."
+            )
+        for name in ("prompt_prefix_ids", "prompt_suffix_ids"):
+            ids = getattr(self, name)
+            if ids is not None and (not isinstance(ids, (list, tuple)) or not all(isinstance(i, int) for i in ids)):
+                raise ValueError(f"`{name}` must be a list of decoder token ids, got {ids!r}.")
         if self.middle_model == "mlp" and not 1 <= self.middle_num_layers <= 8:
             raise ValueError(
                 f"The mlp middle model takes 1 to 8 layers (the seed uses 2-4), got {self.middle_num_layers}."
@@ -239,10 +288,25 @@ class LatentSpaceConfig(PretrainedConfig):
         return self.encoder.hidden_size
 
     @property
+    def pooled_vectors(self) -> int:
+        """How many vectors pooling writes: one per idea, or the concatenated queries of attention pooling."""
+        if self.num_idea_vectors > 1:
+            return self.num_idea_vectors
+        if self.pooling == "attention":
+            return self.pooling_num_queries
+        return 1
+
+    @property
     def pooled_size(self) -> int:
-        """Width of the pooled vector the compression MLP reads."""
-        queries = self.pooling_num_queries if self.pooling == "attention" else 1
-        return queries * self.encoder_hidden_size
+        """Width of the pooled vector the compression MLP reads (per idea vector)."""
+        if self.num_idea_vectors > 1:
+            return self.encoder_hidden_size
+        return self.pooled_vectors * self.encoder_hidden_size
+
+    @property
+    def latent_size(self) -> int:
+        """Values in one latent (`z_in` or `z_out`): `num_idea_vectors * latent_dim`."""
+        return self.num_idea_vectors * self.latent_dim
 
     @property
     def decoder_hidden_size(self) -> int:

@@ -48,9 +48,9 @@ class LatentSpaceSeq2SeqLMOutput(ModelOutput):
             Cross-entropy over the summary tokens only (soft prompt and padding are never targets).
         logits (`torch.FloatTensor` of shape `(batch_size, target_length, vocab_size)`):
             Decoder scores for each summary position; `logits[:, t]` predicts `labels[:, t]`.
-        latent_in (`torch.FloatTensor` of shape `(batch_size, latent_dim)`):
+        latent_in (`torch.FloatTensor` of shape `(batch_size, latent_size)`):
             The idea vector `z_in` produced by the encoder side.
-        latent_out (`torch.FloatTensor` of shape `(batch_size, latent_dim)`):
+        latent_out (`torch.FloatTensor` of shape `(batch_size, latent_size)`):
             The transformed idea `z_out` produced by the middle model.
         prefix_embeds (`torch.FloatTensor` of shape `(batch_size, prefix_len (+1), decoder_hidden_size)`):
             The soft prompt fed to the decoder (followed by the start-token embedding when it is used).
@@ -74,47 +74,64 @@ def _mlp(sizes: list[int], dropout: float) -> nn.Sequential:
 
 
 # ----------------------------------------------------------------------------------------------------------------------
-# 1. Pooling: token states [B, L, H] -> one vector [B, H]
+# 1. Pooling: token states [B, L, H] -> pooled vectors [B, V, H] (V = 1, attention queries, or idea vectors)
 # ----------------------------------------------------------------------------------------------------------------------
 
 
 class LatentSpacePooling(nn.Module):
-    """Mean over real tokens, the first token (`cls`), or attention with `pooling_num_queries` learned queries."""
+    """
+    Mean over real tokens, the first token (`cls`), attention with learned queries, or the means of consecutive
+    stretches of the real tokens (`segments`). Always returns `(batch, config.pooled_vectors, hidden)`.
+    """
 
     def __init__(self, config: LatentSpaceConfig):
         super().__init__()
         self.mode = config.pooling
+        self.num_vectors = config.pooled_vectors
         if self.mode == "attention":
             # A linear scorer holds one learned query vector per output (its weight rows) plus a bias.
-            self.score = nn.Linear(config.encoder_hidden_size, config.pooling_num_queries)
+            self.score = nn.Linear(config.encoder_hidden_size, self.num_vectors)
 
     def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         if self.mode == "cls":
-            return hidden_states[:, 0]
-        mask = attention_mask.to(hidden_states.dtype).unsqueeze(-1)
-        if self.mode == "mean":
-            return (hidden_states * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
-        scores = self.score(hidden_states) / math.sqrt(hidden_states.shape[-1])  # [B, L, queries]
-        scores = scores.masked_fill(attention_mask.unsqueeze(-1) == 0, torch.finfo(scores.dtype).min)
-        weights = scores.softmax(dim=1)
-        return torch.einsum("blq,blh->bqh", weights, hidden_states).flatten(1)
+            return hidden_states[:, :1]
+        real = attention_mask != 0
+        if self.mode == "attention":
+            scores = self.score(hidden_states) / math.sqrt(hidden_states.shape[-1])  # [B, L, V]
+            scores = scores.masked_fill(~real.unsqueeze(-1), torch.finfo(scores.dtype).min)
+            weights = scores.softmax(dim=1)
+        else:
+            # Token i of the n real ones belongs to stretch floor(i * V / n); `mean` is the case V = 1.
+            rank = real.long().cumsum(dim=1) - 1
+            length = real.sum(dim=1, keepdim=True).clamp(min=1)
+            segment = torch.div(rank * self.num_vectors, length, rounding_mode="floor")
+            weights = F.one_hot(segment.clamp(0, self.num_vectors - 1), self.num_vectors).to(hidden_states.dtype)
+            weights = weights * real.unsqueeze(-1).to(hidden_states.dtype)
+            weights = weights / weights.sum(dim=1, keepdim=True).clamp(min=1.0)
+        return torch.einsum("blv,blh->bvh", weights, hidden_states)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
-# 2. Compression: pooled [B, H] -> idea vector z_in [B, latent_dim]
+# 2. Compression: pooled vectors -> idea vector(s) z_in [B, num_idea_vectors * latent_dim]
 # ----------------------------------------------------------------------------------------------------------------------
 
 
 class LatentSpaceCompression(nn.Module):
-    """The compression MLP (768 -> 512 -> 256 by default)."""
+    """
+    The compression MLP (768 -> 512 -> 256 by default). With several idea vectors, the same MLP compresses each
+    pooled vector; otherwise it reads the pooled vectors concatenated.
+    """
 
     def __init__(self, config: LatentSpaceConfig):
         super().__init__()
+        self.per_idea = config.num_idea_vectors > 1
         sizes = [config.pooled_size, *config.compression_hidden_dims, config.latent_dim]
         self.mlp = _mlp(sizes, config.head_dropout)
 
     def forward(self, pooled: torch.Tensor) -> torch.Tensor:
-        return self.mlp(pooled)
+        if self.per_idea:
+            return self.mlp(pooled).flatten(1)
+        return self.mlp(pooled.flatten(1))
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -201,16 +218,18 @@ def build_middle_model(config: LatentSpaceConfig) -> nn.Module:
 class LatentSpacePrefixAdapter(nn.Module):
     """
     The expansion MLP: latent -> prefix_hidden -> prefix_len * decoder_hidden, reshaped into a soft prompt; with
-    `prefix_layer_norm`, each prompt vector is normalised and scaled like the decoder's token embeddings.
+    `prefix_layer_norm`, each prompt vector is normalised and scaled like the decoder's token embeddings. With several
+    idea vectors, the same MLP expands each into `prefix_len / num_idea_vectors` prompt vectors, in order.
     """
 
     def __init__(self, config: LatentSpaceConfig):
         super().__init__()
         self.prefix_len = config.prefix_len
         self.hidden = config.decoder_hidden_size
-        self.mlp = _mlp(
-            [config.latent_dim, config.prefix_hidden_dim, self.prefix_len * self.hidden], config.head_dropout
-        )
+        self.num_ideas = config.num_idea_vectors
+        self.latent_dim = config.latent_dim
+        per_idea = self.prefix_len // self.num_ideas
+        self.mlp = _mlp([config.latent_dim, config.prefix_hidden_dim, per_idea * self.hidden], config.head_dropout)
         # A tiny eps: fresh MLP outputs can have a variance near the default 1e-5, which would shrink them further.
         self.norm = nn.LayerNorm(self.hidden, eps=1e-8) if config.prefix_layer_norm else None
 
@@ -224,7 +243,8 @@ class LatentSpacePrefixAdapter(nn.Module):
             self.norm.weight.fill_(scale.item())
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        prefix = self.mlp(z).view(z.shape[0], self.prefix_len, self.hidden)
+        ideas = z.view(z.shape[0], self.num_ideas, self.latent_dim)
+        prefix = self.mlp(ideas).view(z.shape[0], self.prefix_len, self.hidden)
         return prefix if self.norm is None else self.norm(prefix)
 
 
@@ -313,10 +333,21 @@ class LatentSpaceForConditionalGeneration(LatentSpacePreTrainedModel, Generation
     # -- set-up --------------------------------------------------------------------------------------------------------
 
     def _freeze_backbones(self) -> None:
-        if self.config.freeze_encoder:
-            self.encoder.requires_grad_(False)
-        if self.config.freeze_decoder:
-            self.decoder.requires_grad_(False)
+        """Frozen backbones train nothing but their LoRA adapters (when they have any)."""
+        for name in ("encoder", "decoder"):
+            if getattr(self.config, f"freeze_{name}"):
+                for param_name, param in getattr(self, name).named_parameters():
+                    param.requires_grad_("lora_" in param_name and param.is_floating_point())
+
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        """Loads a checkpoint; loading makes fresh (trainable) parameters, so the backbones are frozen again."""
+        model = super().from_pretrained(*args, **kwargs)
+        if isinstance(model, tuple):  # output_loading_info=True
+            model[0]._freeze_backbones()
+        else:
+            model._freeze_backbones()
+        return model
 
     def _add_lora_adapters(self) -> None:
         """Injects LoRA layers in place (no wrapper), so parameter names and checkpoints stay the model's own."""
@@ -387,6 +418,14 @@ class LatentSpaceForConditionalGeneration(LatentSpacePreTrainedModel, Generation
 
     # -- stages --------------------------------------------------------------------------------------------------------
 
+    def encoder_token_states(self, input_ids: torch.LongTensor, attention_mask: torch.LongTensor) -> torch.Tensor:
+        """The encoder's hidden states that pooling reads, `(batch_size, length, hidden)` (see `encoder_layer`)."""
+        layer = self.config.encoder_layer
+        if layer == -1:
+            return self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        outputs = self.encoder(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
+        return outputs.hidden_states[layer]
+
     def encode(
         self,
         input_ids: torch.LongTensor | None,
@@ -394,7 +433,7 @@ class LatentSpaceForConditionalGeneration(LatentSpacePreTrainedModel, Generation
         encoder_hidden_states: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """
-        Dialogue tokens -> idea vector `z_in` of shape `(batch_size, latent_dim)`.
+        Dialogue tokens -> idea vector `z_in` of shape `(batch_size, latent_size)`.
 
         `encoder_hidden_states` (`(batch_size, length, hidden)`, with `attention_mask` over `length`) skips the encoder
         and pools these states instead: this is how a cache of a frozen encoder's outputs is replayed.
@@ -409,9 +448,7 @@ class LatentSpaceForConditionalGeneration(LatentSpacePreTrainedModel, Generation
             if attention_mask is None:
                 attention_mask = torch.ones_like(input_ids)
             with torch.set_grad_enabled(torch.is_grad_enabled() and self._encoder_is_trainable()):
-                encoder_hidden_states = self.encoder(
-                    input_ids=input_ids, attention_mask=attention_mask
-                ).last_hidden_state
+                encoder_hidden_states = self.encoder_token_states(input_ids, attention_mask)
         elif attention_mask is None:
             attention_mask = torch.ones(encoder_hidden_states.shape[:2], device=encoder_hidden_states.device)
         head_dtype = self.compression.mlp[0].weight.dtype
@@ -419,17 +456,29 @@ class LatentSpaceForConditionalGeneration(LatentSpacePreTrainedModel, Generation
         return self.compression(pooled)
 
     def reason(self, latent_in: torch.Tensor) -> torch.Tensor:
-        """Idea vector `z_in` -> transformed idea `z_out` through the middle model."""
-        return self.middle(latent_in)
+        """Idea vector `z_in` -> transformed idea `z_out` through the middle model (each idea vector on its own)."""
+        ideas = latent_in.reshape(-1, self.config.latent_dim)
+        return self.middle(ideas).reshape(latent_in.shape)
 
     def prefix_embeddings(self, latent_out: torch.Tensor) -> torch.Tensor:
-        """`z_out` -> the decoder's soft prompt, followed by its start-token embedding when configured."""
+        """
+        `z_out` -> the decoder's soft prompt, between the fixed `prompt_prefix_ids` / `prompt_suffix_ids` tokens when
+        configured; without a suffix, the start-token embedding follows when configured (a suffix ends the prompt).
+        """
         embedding = self.decoder.get_input_embeddings()
         prefix = self.prefix_adapter(latent_out.to(self.prefix_adapter.mlp[0].weight.dtype)).to(embedding.weight.dtype)
-        if not self.config.use_decoder_start_token:
+        before = list(self.config.prompt_prefix_ids or [])
+        after = list(self.config.prompt_suffix_ids or [])
+        if self.config.use_decoder_start_token and not after:
+            after = [self.config.decoder_start_token_id]
+        if not before and not after:
             return prefix
-        start = torch.full((prefix.shape[0], 1), self.config.decoder_start_token_id, device=prefix.device)
-        return torch.cat([prefix, embedding(start)], dim=1)
+
+        def embed(ids: list[int]) -> torch.Tensor:
+            return embedding(torch.tensor(ids, device=prefix.device).expand(prefix.shape[0], -1))
+
+        parts = ([embed(before)] if before else []) + [prefix] + ([embed(after)] if after else [])
+        return torch.cat(parts, dim=1)
 
     # -- training ------------------------------------------------------------------------------------------------------
 
@@ -447,7 +496,7 @@ class LatentSpaceForConditionalGeneration(LatentSpacePreTrainedModel, Generation
         labels (`torch.LongTensor` of shape `(batch_size, target_length)`):
             Summary token ids in the decoder's vocabulary, ending with EOS, padded with -100 (as
             `DataCollatorForLatentPrefix` makes them). Teacher forcing feeds them shifted by one after the soft prompt.
-        latent (`torch.Tensor` of shape `(batch_size, latent_dim)`, *optional*):
+        latent (`torch.Tensor` of shape `(batch_size, latent_size)`, *optional*):
             A ready `z_out` to decode instead of encoding `input_ids`.
         encoder_hidden_states (`torch.Tensor` of shape `(batch_size, length, encoder_hidden_size)`, *optional*):
             Cached outputs of a frozen encoder, pooled instead of running the encoder (see `encode`).
@@ -505,7 +554,7 @@ class LatentSpaceForConditionalGeneration(LatentSpacePreTrainedModel, Generation
         Writes summaries: encoder -> latent -> soft prompt -> the decoder's own `generate` (KV cache, beams, sampling
         and every `GenerationConfig` setting). Returns only the summary tokens, `(batch_size, new_tokens)`.
 
-        Pass `latent` (a `z_out`, shape `(batch_size, latent_dim)`) instead of `input_ids` to decode an edited idea.
+        Pass `latent` (a `z_out`, shape `(batch_size, latent_size)`) instead of `input_ids` to decode an edited idea.
         `max_length` and `max_new_tokens` both limit the summary's tokens (the soft prompt does not count).
         `labels` and other training inputs that `Seq2SeqTrainer` forwards are ignored.
         """
@@ -513,9 +562,9 @@ class LatentSpaceForConditionalGeneration(LatentSpacePreTrainedModel, Generation
             kwargs.pop(training_only, None)
         if latent is None:
             latent = self.reason(self.encode(input_ids, attention_mask, encoder_hidden_states))
-        elif latent.dim() != 2 or latent.shape[-1] != self.config.latent_dim:
+        elif latent.dim() != 2 or latent.shape[-1] != self.config.latent_size:
             raise ValueError(
-                f"`latent` must have shape (batch_size, {self.config.latent_dim}), got {tuple(latent.shape)}."
+                f"`latent` must have shape (batch_size, {self.config.latent_size}), got {tuple(latent.shape)}."
             )
         prefix = self.prefix_embeddings(latent)
         prefix_mask = prefix.new_ones(prefix.shape[:2], dtype=torch.long)

@@ -101,7 +101,7 @@ def test_each_attention_query_pools_on_its_own():
         model.pooler.score.bias.zero_()
         model.pooler.score.weight[0, 0] = model.pooler.score.weight[1, 1] = 1.0
         pooled = model.pooler(states, torch.ones(1, 4, dtype=torch.long))
-    torch.testing.assert_close(pooled, torch.cat([states[:, 0], states[:, 3]], dim=-1))
+    torch.testing.assert_close(pooled, torch.stack([states[:, 0], states[:, 3]], dim=1))
 
 
 def test_loss_is_cross_entropy_over_summary_tokens_only(batch):

@@ -29,11 +29,22 @@ class ModelArguments:
     decoder_name_or_path: str = field(
         default=DEFAULT_DECODER, metadata={"help": "Causal-LM decoder: Hub id or folder."}
     )
-    pooling: str | None = field(default=None, metadata={"help": "mean | attention | cls (config default: mean)."})
+    encoder_layer: int | None = field(
+        default=None, metadata={"help": "Encoder hidden state to pool: -1 the output (default), 0 the embeddings, k."}
+    )
+    pooling: str | None = field(
+        default=None, metadata={"help": "mean | attention | cls | segments (config default: mean)."}
+    )
     pooling_num_queries: int | None = field(
         default=None, metadata={"help": "Learned queries of attention pooling, concatenated (default 1)."}
     )
     latent_dim: int | None = field(default=None, metadata={"help": "Size of the idea vector (default 256)."})
+    num_idea_vectors: int | None = field(
+        default=None,
+        metadata={
+            "help": "Idea vectors of latent_dim the encoder side writes (default 1; >1 needs segments/attention)."
+        },
+    )
     compression_hidden_dims: list[int] | None = field(
         default=None, metadata={"help": "Hidden sizes of the compression MLP (default 512)."}
     )
@@ -56,6 +67,13 @@ class ModelArguments:
         metadata={"help": "LayerNorm each soft-prompt vector at the decoder's embedding scale (default on)."},
     )
     head_dropout: float | None = field(default=None, metadata={"help": "Dropout in the heads (default 0.1)."})
+    decoder_prompt: str | None = field(
+        default=None,
+        metadata={
+            "help": "Fixed decoder text around the soft prompt, with {idea} where it goes, e.g. an instruct model's "
+            "chat turn. The same for every input: the dialogue still reaches the decoder only through the latent."
+        },
+    )
     freeze_encoder: bool = field(default=True, metadata={"help": "Keep the encoder's weights frozen."})
     freeze_decoder: bool = field(default=True, metadata={"help": "Keep the decoder's weights frozen."})
     encoder_lora: str | None = field(

@@ -79,12 +79,13 @@ def compute_encoder_cache(model, dataset, collator, training_args, batch_size: i
     for batch in tqdm(loader, desc="Caching frozen encoder outputs", disable=not training_args.should_log):
         ids, mask = batch["input_ids"].to(device), batch["attention_mask"].to(device)
         with _autocast(training_args):
-            hidden = model.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+            hidden = model.encoder_token_states(ids, mask)
         if keep_tokens:
             states.extend(h[: int(m.sum())].cpu() for h, m in zip(hidden, mask, strict=True))
         else:
+            # Pooling the pooled vectors again gives them back (one token per mean or segment), so keep only those.
             pooled = model.pooler(hidden.float(), mask)
-            states.extend(p.unsqueeze(0).cpu() for p in pooled)
+            states.extend(p.cpu() for p in pooled)
     model.train(was_training)
     return states
 

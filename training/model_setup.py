@@ -15,9 +15,11 @@ from .arguments import ModelArguments
 logger = logging.getLogger(__name__)
 
 HEAD_FIELDS = (
+    "encoder_layer",
     "pooling",
     "pooling_num_queries",
     "latent_dim",
+    "num_idea_vectors",
     "compression_hidden_dims",
     "middle_model",
     "middle_hidden_dim",
@@ -34,6 +36,20 @@ HEAD_FIELDS = (
     "encoder_lora",
     "decoder_lora",
 )
+
+
+def decoder_prompt_ids(template: str, decoder_tokenizer) -> dict[str, list[int]]:
+    """Splits a decoder prompt at its `{idea}` slot into the token ids placed before and after the soft prompt."""
+    if template.count("{idea}") != 1:
+        raise ValueError(
+            f"decoder_prompt must contain {{idea}} exactly once (where the soft prompt goes), got {template!r}."
+        )
+    before, after = template.split("{idea}")
+
+    def encode(text: str) -> list[int] | None:
+        return decoder_tokenizer(text, add_special_tokens=False)["input_ids"] or None if text else None
+
+    return {"prompt_prefix_ids": encode(before), "prompt_suffix_ids": encode(after)}
 
 
 def quantization_config(args: ModelArguments) -> BitsAndBytesConfig | None:
@@ -81,15 +97,17 @@ def build_model_and_processor(
         processor = LatentSpaceProcessor.from_pretrained(args.model_name_or_path)
     else:
         head_kwargs = {name: getattr(args, name) for name in HEAD_FIELDS if getattr(args, name) is not None}
+        processor = LatentSpaceProcessor.from_encoder_decoder_pretrained(
+            args.encoder_name_or_path, args.decoder_name_or_path
+        )
+        if args.decoder_prompt is not None:
+            head_kwargs.update(decoder_prompt_ids(args.decoder_prompt, processor.decoder_tokenizer))
         logger.info(
             f"Building new heads on encoder {args.encoder_name_or_path} and decoder {args.decoder_name_or_path} "
             f"with {head_kwargs}"
         )
         model = LatentSpaceForConditionalGeneration.from_encoder_decoder_pretrained(
             args.encoder_name_or_path, args.decoder_name_or_path, **head_kwargs, **loading_kwargs(args)
-        )
-        processor = LatentSpaceProcessor.from_encoder_decoder_pretrained(
-            args.encoder_name_or_path, args.decoder_name_or_path
         )
     model.generation_config.max_new_tokens = args.max_new_tokens
     if args.repetition_penalty is not None:
