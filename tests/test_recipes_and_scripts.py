@@ -236,3 +236,44 @@ def test_several_train_files_are_concatenated_on_their_shared_columns(tmp_path, 
     raw = load_raw_splits(data_files={"train": [str(DEMO / "train.jsonl"), str(extra)]}, splits=("train",))
     assert len(raw["train"]) == 1201 and raw["train"][-1]["id"] == "e1"
     assert set(raw["train"].column_names) == {"id", "dialogue", "summary"}
+
+
+def test_training_on_from_a_trained_checkpoint_keeps_its_backbones_and_prompt(tmp_path, backbones, caplog):
+    recipe = tiny_recipe(
+        tmp_path,
+        backbones,
+        do_eval=False,
+        pooling="segments",
+        num_idea_vectors=2,
+        decoder_prompt="summary of {idea} :",
+    )
+    run_summarization.main([str(recipe), "--max_steps", "2"])
+    first = tmp_path / "run"
+    config = json.loads((first / "config.json").read_text())
+    assert config["num_idea_vectors"] == 2 and config["prompt_prefix_ids"] and config["prompt_suffix_ids"]
+
+    second = tmp_path / "second"
+    with caplog.at_level("WARNING"):
+        # The feature cache refuses a trainable encoder, so this run also proves the loaded encoder is frozen.
+        run_summarization.main(
+            [
+                str(recipe),
+                "--model_name_or_path",
+                str(first),
+                "--output_dir",
+                str(second),
+                "--use_feature_cache",
+                "true",
+                "--log_level",
+                "warning",
+            ]
+        )
+    warning = next(record.getMessage() for record in caplog.records if "ignored" in record.getMessage())
+    assert "num_idea_vectors" in warning and "decoder_prompt" in warning
+    before = AutoModelForSeq2SeqLM.from_pretrained(first).state_dict()
+    after = AutoModelForSeq2SeqLM.from_pretrained(second).state_dict()
+    assert json.loads((second / "config.json").read_text())["prompt_prefix_ids"] == config["prompt_prefix_ids"]
+    for name, value in after.items():
+        if name.startswith(("encoder.", "decoder.")):
+            torch.testing.assert_close(value, before[name], rtol=0, atol=0, msg=f"{name} changed")
+    assert any(not torch.equal(after[n], before[n]) for n in after if n.startswith("prefix_adapter."))

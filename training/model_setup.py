@@ -38,7 +38,13 @@ HEAD_FIELDS = (
 )
 
 
-def decoder_prompt_ids(template: str, decoder_tokenizer) -> dict[str, list[int]]:
+def _was_set(args: ModelArguments, name: str) -> bool:
+    """Whether a head setting was given (the freeze flags default to True, every other one to None)."""
+    value = getattr(args, name)
+    return value is False if name.startswith("freeze_") else value is not None
+
+
+def decoder_prompt_ids(template: str, decoder_tokenizer) -> dict[str, list[int] | None]:
     """Splits a decoder prompt at its `{idea}` slot into the token ids placed before and after the soft prompt."""
     if template.count("{idea}") != 1:
         raise ValueError(
@@ -47,7 +53,8 @@ def decoder_prompt_ids(template: str, decoder_tokenizer) -> dict[str, list[int]]
     before, after = template.split("{idea}")
 
     def encode(text: str) -> list[int] | None:
-        return decoder_tokenizer(text, add_special_tokens=False)["input_ids"] or None if text else None
+        ids = decoder_tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
+        return ids or None  # no tokens on that side: nothing to place there
 
     return {"prompt_prefix_ids": encode(before), "prompt_suffix_ids": encode(after)}
 
@@ -93,6 +100,12 @@ def build_model_and_processor(
 ) -> tuple[LatentSpaceForConditionalGeneration, LatentSpaceProcessor]:
     if args.model_name_or_path is not None:
         logger.info(f"Loading the trained latent-space model {args.model_name_or_path}")
+        ignored = [name for name in (*HEAD_FIELDS, "decoder_prompt") if _was_set(args, name)]
+        if ignored:
+            logger.warning(
+                f"{', '.join(ignored)} ignored: {args.model_name_or_path} keeps the heads, prompt and freezing it was "
+                "trained with. Leave out model_name_or_path to build new heads with these settings."
+            )
         model = AutoModelForSeq2SeqLM.from_pretrained(args.model_name_or_path, **loading_kwargs(args))
         processor = LatentSpaceProcessor.from_pretrained(args.model_name_or_path)
     else:
