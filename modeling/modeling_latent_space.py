@@ -52,8 +52,9 @@ class LatentSpaceSeq2SeqLMOutput(ModelOutput):
             The idea vector `z_in` produced by the encoder side.
         latent_out (`torch.FloatTensor` of shape `(batch_size, latent_size)`):
             The transformed idea `z_out` produced by the middle model.
-        prefix_embeds (`torch.FloatTensor` of shape `(batch_size, prefix_len (+1), decoder_hidden_size)`):
-            The soft prompt fed to the decoder (followed by the start-token embedding when it is used).
+        prefix_embeds (`torch.FloatTensor` of shape `(batch_size, prompt_length, decoder_hidden_size)`):
+            What the decoder reads before the summary: the `prefix_len` soft-prompt vectors, between the embeddings of
+            `prompt_prefix_ids` / `prompt_suffix_ids` when set, else followed by the start-token embedding when used.
     """
 
     loss: torch.FloatTensor | None = None

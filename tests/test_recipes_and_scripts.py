@@ -251,6 +251,7 @@ def test_training_on_from_a_trained_checkpoint_keeps_its_backbones_and_prompt(tm
     first = tmp_path / "run"
     config = json.loads((first / "config.json").read_text())
     assert config["num_idea_vectors"] == 2 and config["prompt_prefix_ids"] and config["prompt_suffix_ids"]
+    assert "2 idea vectors of 16 dimensions" in (first / "README.md").read_text()
 
     second = tmp_path / "second"
     with caplog.at_level("WARNING"):

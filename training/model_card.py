@@ -65,12 +65,17 @@ def render_model_card(
         f"{e['prediction'].replace('|', '/')} |"
         for e in (examples or [])
     )
+    ideas = (
+        f"a {config.latent_dim}-d idea vector"
+        if config.num_idea_vectors == 1
+        else f"{config.num_idea_vectors} idea vectors of {config.latent_dim} dimensions"
+    )
     sections = [
         f"---\n{yaml.safe_dump(front_matter, sort_keys=False)}---",
         f"# {model_name}",
         (
             f"A latent-space summarizer: the encoder `{config.encoder_name_or_path}` reads the dialogue, a "
-            f"{config.pooling}-pooled compression head turns it into a {config.latent_dim}-d idea vector, a "
+            f"{config.pooling}-pooled compression head turns it into {ideas}, a "
             f"`{config.middle_model}` middle model transforms it, and a prefix adapter writes {config.prefix_len} "
             f"soft-prompt vectors from which the decoder `{config.decoder_name_or_path}` generates the summary."
         ),
