@@ -12,8 +12,13 @@ Token-space baselines for BENCHMARKS.md table 1: the same decoder reads the dial
         --validation_file ../shared/data/samsum/validation.jsonl --epochs 2 \
         --output_dir outputs/token-space-lora --output benchmarks/results/token_space_lora.json
 
+    # prompt tuning: the decoder stays frozen, 10 trained soft-prompt vectors go before the chat prompt
+    python benchmarks/token_space_baseline.py ... --method prompt_tuning --learning_rate 1e-2
+
 The latent models compress the dialogue into one 256-d vector; these baselines give the decoder every dialogue token,
-so the gap between them is what the bottleneck costs (or gains) at this decoder size and data budget.
+so the gap between them is what the bottleneck costs (or gains) at this decoder size and data budget. Prompt tuning is
+the frozen-decoder case: a trained soft prompt, like the latent models', but with every dialogue token beside it, so it
+bounds from above what a frozen decoder steered by a soft prompt can reach.
 """
 
 from __future__ import annotations
@@ -91,18 +96,26 @@ def generate_summaries(
     return summaries
 
 
-def fine_tune_lora(model, tokenizer: PreTrainedTokenizerBase, args: argparse.Namespace):
-    """LoRA on the decoder's attention, trained with the stock Trainer on prompt -> summary pairs."""
-    from peft import LoraConfig, get_peft_model
+def with_adapter(model, args: argparse.Namespace):
+    """The decoder wrapped for training: LoRA on its attention, or (frozen) with a trained soft prompt in front."""
+    from peft import LoraConfig, PromptTuningConfig, get_peft_model
 
-    lora = LoraConfig(
-        r=args.lora_r,
-        lora_alpha=2 * args.lora_r,
-        lora_dropout=0.05,
-        target_modules=["q_proj", "v_proj"],
-        task_type="CAUSAL_LM",
-    )
-    model = get_peft_model(model, lora)
+    if args.method == "prompt_tuning":
+        adapter = PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=args.num_virtual_tokens)
+    else:
+        adapter = LoraConfig(
+            r=args.lora_r,
+            lora_alpha=2 * args.lora_r,
+            lora_dropout=0.05,
+            target_modules=["q_proj", "v_proj"],
+            task_type="CAUSAL_LM",
+        )
+    return get_peft_model(model, adapter)
+
+
+def fine_tune(model, tokenizer: PreTrainedTokenizerBase, args: argparse.Namespace):
+    """Trains the adapter with the stock Trainer on prompt -> summary pairs."""
+    model = with_adapter(model, args)
     train = load_raw_splits(data_files={"train": args.train_file}, splits=("train",))["train"]
     features = train.map(
         lambda row: training_example(
@@ -135,7 +148,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--decoder", required=True, help="Causal LM folder or Hub id (an instruct model).")
     parser.add_argument("--validation_file", required=True)
-    parser.add_argument("--train_file", nargs="+", help="Fine-tune with LoRA on these files first (else zero-shot).")
+    parser.add_argument("--train_file", nargs="+", help="Fine-tune on these files first (else zero-shot).")
+    parser.add_argument("--method", choices=["lora", "prompt_tuning"], default="lora", help="What trains.")
+    parser.add_argument("--num_virtual_tokens", type=int, default=10, help="Soft-prompt length of prompt tuning.")
     parser.add_argument("--epochs", type=float, default=2.0)
     parser.add_argument("--learning_rate", type=float, default=5e-4)
     parser.add_argument("--lora_r", type=int, default=8)
@@ -158,19 +173,23 @@ def main() -> None:
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     model = AutoModelForCausalLM.from_pretrained(args.decoder, dtype=torch.float32)
-    result: dict = {"baseline": "token-space zero-shot", "decoder": args.decoder}
+    result: dict = {"baseline": "token-space zero-shot", "decoder": args.decoder, "seed": args.seed}
     if args.train_file:
         start = time.perf_counter()
-        model, train_metrics, rows = fine_tune_lora(model, tokenizer, args)
+        model, train_metrics, rows = fine_tune(model, tokenizer, args)
         result.update(
-            baseline="token-space LoRA",
+            baseline="token-space LoRA" if args.method == "lora" else "token-space prompt tuning",
             train_files=args.train_file,
             train_rows=rows,
             epochs=args.epochs,
             train_loss=round(train_metrics["train_loss"], 4),
             train_seconds=round(time.perf_counter() - start, 1),
-            lora={"r": args.lora_r, "alpha": 2 * args.lora_r, "target_modules": ["q_proj", "v_proj"]},
+            learning_rate=args.learning_rate,
         )
+        if args.method == "lora":
+            result["lora"] = {"r": args.lora_r, "alpha": 2 * args.lora_r, "target_modules": ["q_proj", "v_proj"]}
+        else:
+            result["num_virtual_tokens"] = args.num_virtual_tokens
 
     validation = load_raw_splits(data_files={"validation": args.validation_file}, splits=("validation",))
     validation = validation["validation"]

@@ -11,6 +11,7 @@ logger = logging.get_logger(__name__)
 
 POOLING_TYPES = ("mean", "attention", "cls", "segments")
 MIDDLE_MODEL_TYPES = ("mlp", "transformer", "gru", "identity")
+HEAD_INIT_TYPES = ("fan_in", "normal")
 
 DEFAULT_ENCODER = "answerdotai/ModernBERT-base"
 DEFAULT_DECODER = "gpt2"
@@ -57,6 +58,11 @@ class LatentSpaceConfig(PretrainedConfig):
             How encoder token states become one vector: `"mean"` over non-padded tokens, `"attention"` (a learned
             query attends over the tokens), `"cls"` (the first token's state) or `"segments"` (the real tokens cut
             into `num_idea_vectors` consecutive stretches, each mean-pooled: one vector per part of the dialogue).
+        pooled_layer_norm (`bool`, *optional*, defaults to `True`):
+            Whether each pooled vector goes through a LayerNorm before the compression MLP, so the heads read features
+            of unit scale whatever the encoder's own (mean-pooled MiniLM states are ~0.1 a dimension, a decoder used as
+            encoder has outlier dimensions in the hundreds). Checkpoints saved before this option existed load with it
+            off, as they were trained.
         pooling_num_queries (`int`, *optional*, defaults to 1):
             Learned queries of `"attention"` pooling. Each one attends over the tokens on its own (one may follow the
             speakers, another the topic) and their vectors are concatenated, so the compression MLP reads
@@ -92,8 +98,8 @@ class LatentSpaceConfig(PretrainedConfig):
             Hidden width of the expansion MLP (`latent_dim -> prefix_hidden_dim -> prefix_len * decoder hidden`).
         prefix_layer_norm (`bool`, *optional*, defaults to `True`):
             Whether each soft-prompt vector goes through a LayerNorm whose gain starts at the per-dimension scale of
-            the decoder's token embeddings. Without it the freshly initialised prefix is ~100x smaller than a token
-            embedding, the decoder all but ignores it, and training takes many more steps to scale it up.
+            the decoder's token embeddings, so the fresh soft prompt has the size of real tokens whatever the heads'
+            scale (with `head_init="normal"` and no norm it starts ~100x smaller, and the decoder all but ignores it).
         head_dropout (`float`, *optional*, defaults to 0.1):
             Dropout inside the trainable heads.
         freeze_encoder (`bool`, *optional*, defaults to `True`):
@@ -115,8 +121,14 @@ class LatentSpaceConfig(PretrainedConfig):
             of the checkpoint, so it reloads without peft-specific calls.
         decoder_lora (`dict`, *optional*):
             The same for the decoder (e.g. `{"r": 8, "target_modules": ["c_attn"]}` for GPT-2).
+        head_init (`str`, *optional*, defaults to `"fan_in"`):
+            How the linear layers of the compression, middle and prefix MLPs start: `"fan_in"` draws weights with
+            standard deviation `1 / sqrt(in_features)`, so an input's signal keeps its scale through the chain of
+            layers; `"normal"` uses `initializer_range` (transformers' default), which shrinks it ~3x a layer, so the
+            fresh soft prompt hardly depends on the dialogue and the heads first learn one average summary.
         initializer_range (`float`, *optional*, defaults to 0.02):
-            Standard deviation of the normal initialisation of the heads' linear layers.
+            Standard deviation of the normal initialisation of the other head weights (and of all of them with
+            `head_init="normal"`).
 
     Example:
 
@@ -137,6 +149,7 @@ class LatentSpaceConfig(PretrainedConfig):
     decoder_name_or_path: str | None = DEFAULT_DECODER
     encoder_layer: int = -1
     pooling: str = "mean"
+    pooled_layer_norm: bool = True
     pooling_num_queries: int = 1
     compression_hidden_dims: list[int] | tuple[int, ...] = (512,)
     latent_dim: int = 256
@@ -159,6 +172,7 @@ class LatentSpaceConfig(PretrainedConfig):
     prompt_suffix_ids: list[int] | None = None
     encoder_lora: dict | None = None
     decoder_lora: dict | None = None
+    head_init: str = "fan_in"
     initializer_range: float = 0.02
     is_encoder_decoder: bool = True
     tie_word_embeddings: bool = False
@@ -203,6 +217,8 @@ class LatentSpaceConfig(PretrainedConfig):
         """Raises early, in the user's words, for settings the model cannot be built with."""
         if self.pooling not in POOLING_TYPES:
             raise ValueError(f"Unknown pooling {self.pooling!r}: choose one of {', '.join(POOLING_TYPES)}.")
+        if self.head_init not in HEAD_INIT_TYPES:
+            raise ValueError(f"Unknown head_init {self.head_init!r}: choose one of {', '.join(HEAD_INIT_TYPES)}.")
         if self.middle_model not in MIDDLE_MODEL_TYPES:
             raise ValueError(
                 f"Unknown middle_model {self.middle_model!r}: choose one of {', '.join(MIDDLE_MODEL_TYPES)}."
@@ -313,6 +329,13 @@ class LatentSpaceConfig(PretrainedConfig):
         return self.decoder.hidden_size
 
     @classmethod
+    def from_dict(cls, config_dict: dict, **kwargs):
+        """Checkpoints saved before `pooled_layer_norm` existed were trained without it: keep them that way."""
+        if config_dict.get("model_type") == cls.model_type and "pooled_layer_norm" not in config_dict:
+            config_dict = {**config_dict, "pooled_layer_norm": False}
+        return super().from_dict(config_dict, **kwargs)
+
+    @classmethod
     def from_encoder_decoder_configs(
         cls, encoder_config: PretrainedConfig, decoder_config: PretrainedConfig, **kwargs
     ) -> LatentSpaceConfig:
@@ -320,4 +343,4 @@ class LatentSpaceConfig(PretrainedConfig):
         return cls(encoder=encoder_config, decoder=decoder_config, **kwargs)
 
 
-__all__ = ["LatentSpaceConfig", "POOLING_TYPES", "MIDDLE_MODEL_TYPES"]
+__all__ = ["LatentSpaceConfig", "POOLING_TYPES", "MIDDLE_MODEL_TYPES", "HEAD_INIT_TYPES"]

@@ -119,17 +119,21 @@ class LatentSpacePooling(nn.Module):
 
 class LatentSpaceCompression(nn.Module):
     """
-    The compression MLP (768 -> 512 -> 256 by default). With several idea vectors, the same MLP compresses each
-    pooled vector; otherwise it reads the pooled vectors concatenated.
+    The compression MLP (768 -> 512 -> 256 by default), after a LayerNorm of each pooled vector when
+    `pooled_layer_norm`. With several idea vectors, the same MLP compresses each pooled vector; otherwise it reads the
+    pooled vectors concatenated.
     """
 
     def __init__(self, config: LatentSpaceConfig):
         super().__init__()
         self.per_idea = config.num_idea_vectors > 1
+        self.norm = nn.LayerNorm(config.encoder_hidden_size) if config.pooled_layer_norm else None
         sizes = [config.pooled_size, *config.compression_hidden_dims, config.latent_dim]
         self.mlp = _mlp(sizes, config.head_dropout)
 
     def forward(self, pooled: torch.Tensor) -> torch.Tensor:
+        if self.norm is not None:
+            pooled = self.norm(pooled)
         if self.per_idea:
             return self.mlp(pooled).flatten(1)
         return self.mlp(pooled.flatten(1))
@@ -267,12 +271,19 @@ class LatentSpacePreTrainedModel(PreTrainedModel):
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
         super()._init_weights(module)
+        if self.config.head_init == "fan_in" and isinstance(module, nn.Linear) and self._is_head_mlp_layer(module):
+            init.normal_(module.weight, mean=0.0, std=module.in_features**-0.5)
         if isinstance(module, LatentSpaceTransformerMiddle):
             init.normal_(module.slot_embeddings, mean=0.0, std=self.config.initializer_range)
         elif isinstance(module, nn.GRUCell):
             bound = 1.0 / math.sqrt(module.hidden_size)
             for param in module.parameters():
                 init.uniform_(param, -bound, bound)
+
+    def _is_head_mlp_layer(self, layer: nn.Linear) -> bool:
+        """Whether `layer` belongs to the compression, middle or expansion MLP (the layers `head_init` is about)."""
+        heads = (getattr(self, name, None) for name in ("compression", "middle", "prefix_adapter"))
+        return any(layer is module for head in heads if head is not None for module in head.modules())
 
 
 def _check_backbone_kinds(config: LatentSpaceConfig) -> None:

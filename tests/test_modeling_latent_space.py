@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -327,11 +328,13 @@ def test_soft_prompt_starts_at_the_scale_of_the_decoder_token_embeddings(tmp_pat
     prompt_rms = model.prefix_adapter(latent).pow(2).mean().sqrt()
     assert 0.5 < float(prompt_rms / token_rms) < 2.0
 
+    # Without the norm, heads initialised the transformers way (std 0.02) write a prompt the decoder barely sees.
     plain = LatentSpaceForConditionalGeneration.from_encoder_decoder_pretrained(
-        encoder_dir, decoder_dir, prefix_layer_norm=False
+        encoder_dir, decoder_dir, prefix_layer_norm=False, head_init="normal"
     ).eval()
     assert plain.prefix_adapter.norm is None
-    assert float(plain.prefix_adapter(latent).pow(2).mean().sqrt() / token_rms) < 0.1
+    plain_latent = plain.reason(plain.encode(batch["input_ids"], batch["attention_mask"]))
+    assert float(plain.prefix_adapter(plain_latent).pow(2).mean().sqrt() / token_rms) < 0.1
 
 
 @pytest.mark.parametrize("decoder", ["gpt2", "llama"])
@@ -444,3 +447,61 @@ def test_cached_encoder_states_give_the_same_loss_as_running_the_encoder(batch, 
         input_ids=None, attention_mask=batch["attention_mask"], labels=batch["labels"], encoder_hidden_states=states
     )
     torch.testing.assert_close(replayed.loss, model(**batch).loss)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Head scale: pooled LayerNorm and fan-in initialisation
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def test_pooled_layer_norm_makes_the_idea_vector_independent_of_the_encoder_scale(batch):
+    model = tiny_model().eval()
+    states = model.encoder_token_states(batch["input_ids"], batch["attention_mask"])
+    mask = batch["attention_mask"]
+    latent = model.encode(None, mask, encoder_hidden_states=states)
+    torch.testing.assert_close(
+        model.encode(None, mask, encoder_hidden_states=10 * states), latent, atol=1e-4, rtol=1e-4
+    )
+
+    plain = tiny_model(pooled_layer_norm=False).eval()
+    assert plain.compression.norm is None
+    unnormed = plain.encode(None, mask, encoder_hidden_states=states)
+    assert not torch.allclose(plain.encode(None, mask, encoder_hidden_states=10 * states), unnormed, atol=1e-3)
+
+
+def test_fan_in_init_keeps_the_fresh_soft_prompt_dependent_on_the_dialogue(batch):
+    # With transformers' std 0.02 each head layer shrinks its input ~3x, so the part of the fresh soft prompt that
+    # depends on the dialogue is tiny next to what one optimizer step moves the biases: training first learns one
+    # average prompt. Fan-in init keeps that part at the input's scale.
+    def spread(model) -> float:
+        """Mean distance of each dialogue's un-normalised soft prompt from their mean."""
+        with torch.no_grad():
+            latent = model.reason(model.encode(batch["input_ids"], batch["attention_mask"]))
+            raw = model.prefix_adapter.mlp(latent.view(latent.shape[0], 1, -1)).flatten(1)
+        return float((raw - raw.mean(0)).norm(dim=1).mean())
+
+    fan_in = tiny_model().eval()
+    layers = [layer for layer in fan_in.modules() if isinstance(layer, torch.nn.Linear)]
+    for layer in filter(fan_in._is_head_mlp_layer, layers):
+        assert abs(float(layer.weight.std()) * layer.in_features**0.5 - 1.0) < 0.25
+    normal = tiny_model(head_init="normal").eval()
+    assert spread(fan_in) > 10 * spread(normal)
+
+
+def test_checkpoints_saved_before_pooled_layer_norm_load_without_it(tmp_path):
+    model = tiny_model(pooled_layer_norm=False)
+    model.save_pretrained(tmp_path)
+    config_file = tmp_path / "config.json"
+    saved = json.loads(config_file.read_text())
+    del saved["pooled_layer_norm"]  # what a checkpoint written before the option existed holds
+    config_file.write_text(json.dumps(saved))
+    reloaded = LatentSpaceForConditionalGeneration.from_pretrained(tmp_path)
+    assert reloaded.config.pooled_layer_norm is False and reloaded.compression.norm is None
+    for name, tensor in model.state_dict().items():
+        torch.testing.assert_close(reloaded.state_dict()[name], tensor)
+    assert LatentSpaceConfig().pooled_layer_norm is True  # new models get it
+
+
+def test_unknown_head_init_is_refused():
+    with pytest.raises(ValueError, match="Unknown head_init 'xavier'"):
+        tiny_config(head_init="xavier")

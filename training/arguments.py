@@ -35,6 +35,9 @@ class ModelArguments:
     pooling: str | None = field(
         default=None, metadata={"help": "mean | attention | cls | segments (config default: mean)."}
     )
+    pooled_layer_norm: bool | None = field(
+        default=None, metadata={"help": "LayerNorm each pooled vector before the compression MLP (default on)."}
+    )
     pooling_num_queries: int | None = field(
         default=None, metadata={"help": "Learned queries of attention pooling, concatenated (default 1)."}
     )
@@ -67,6 +70,9 @@ class ModelArguments:
         metadata={"help": "LayerNorm each soft-prompt vector at the decoder's embedding scale (default on)."},
     )
     head_dropout: float | None = field(default=None, metadata={"help": "Dropout in the heads (default 0.1)."})
+    head_init: str | None = field(
+        default=None, metadata={"help": "fan_in | normal: how the head MLPs' weights start (default fan_in)."}
+    )
     decoder_prompt: str | None = field(
         default=None,
         metadata={

@@ -17,6 +17,7 @@ logger = logging.getLogger(__name__)
 HEAD_FIELDS = (
     "encoder_layer",
     "pooling",
+    "pooled_layer_norm",
     "pooling_num_queries",
     "latent_dim",
     "num_idea_vectors",
@@ -31,6 +32,7 @@ HEAD_FIELDS = (
     "prefix_hidden_dim",
     "prefix_layer_norm",
     "head_dropout",
+    "head_init",
     "freeze_encoder",
     "freeze_decoder",
     "encoder_lora",
