@@ -499,7 +499,9 @@ def test_checkpoints_saved_before_pooled_layer_norm_load_without_it(tmp_path):
     assert reloaded.config.pooled_layer_norm is False and reloaded.compression.norm is None
     for name, tensor in model.state_dict().items():
         torch.testing.assert_close(reloaded.state_dict()[name], tensor)
-    assert LatentSpaceConfig().pooled_layer_norm is True  # new models get it
+    # New models get it, and their checkpoints say so (a config.json without the key now means "saved before").
+    tiny_model().save_pretrained(tmp_path / "new")
+    assert json.loads((tmp_path / "new" / "config.json").read_text())["pooled_layer_norm"] is True
 
 
 def test_unknown_head_init_is_refused():
