@@ -280,6 +280,20 @@ class LatentSpacePreTrainedModel(PreTrainedModel):
             for param in module.parameters():
                 init.uniform_(param, -bound, bound)
 
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """
+        Saves as the model's own class even when FSDP2 has swapped it: `fully_shard` turns the instance into a
+        subclass defined in torch, and transformers would copy torch's file as the checkpoint's remote code and point
+        `auto_map` at that class, so the pushed model would not load with `trust_remote_code=True`.
+        """
+        own_class = next(cls for cls in type(self).__mro__ if cls.__module__ == __name__)
+        wrapped_class = type(self)
+        self.__class__ = own_class
+        try:
+            return super().save_pretrained(save_directory, *args, **kwargs)
+        finally:
+            self.__class__ = wrapped_class
+
     def _is_head_mlp_layer(self, layer: nn.Linear) -> bool:
         """Whether `layer` belongs to the compression, middle or expansion MLP (the layers `head_init` is about)."""
         heads = (getattr(self, name, None) for name in ("compression", "middle", "prefix_adapter"))
@@ -333,6 +347,10 @@ class LatentSpaceForConditionalGeneration(LatentSpacePreTrainedModel, Generation
         self.prefix_adapter = LatentSpacePrefixAdapter(config)
 
         self.post_init()
+        # FSDP (accelerate, TRANSFORMER_BASED_WRAP) shards each `_no_split_modules` class as a unit and then
+        # `get_input_embeddings()` (the encoder's word embeddings) as one more; inside an embeddings block already
+        # sharded (BERT and ModernBERT list theirs), that second shard fails. Embedding blocks stay with the root unit.
+        self._no_split_modules = {name for name in self._no_split_modules if not name.endswith("Embeddings")}
         # New heads only (a checkpoint's own gain is loaded over this); quantized embeddings are not read here.
         embedding = self.decoder.get_input_embeddings().weight
         if embedding.is_floating_point():

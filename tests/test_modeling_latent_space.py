@@ -507,3 +507,29 @@ def test_checkpoints_saved_before_pooled_layer_norm_load_without_it(tmp_path):
 def test_unknown_head_init_is_refused():
     with pytest.raises(ValueError, match="Unknown head_init 'xavier'"):
         tiny_config(head_init="xavier")
+
+
+def test_fsdp_wrap_list_leaves_embedding_blocks_to_the_root_unit():
+    # accelerate's FSDP2 wraps every `_no_split_modules` class, then shards get_input_embeddings() on its own: the
+    # encoder's word embeddings must not sit inside an already wrapped BertEmbeddings/ModernBertEmbeddings.
+    for encoder in ("bert", "modernbert"):
+        model = tiny_model(encoder=encoder)
+        assert not any(name.endswith("Embeddings") for name in model._no_split_modules), model._no_split_modules
+        assert {"GPT2Block", "LatentSpacePrefixAdapter"} <= set(model._no_split_modules)
+
+
+def test_a_model_whose_class_fsdp_swapped_saves_as_its_own_class(tmp_path):
+    # FSDP2 turns the model into a subclass defined in torch; a checkpoint saved from it must still name and ship
+    # this repository's code, or it would not load with trust_remote_code=True from the Hub.
+    from tests.fsdp_like_wrapper import ShardedModule, fully_shard_like
+
+    model = fully_shard_like(tiny_model())
+    model.save_pretrained(tmp_path)
+    assert isinstance(model, ShardedModule)  # the wrapper's class is back after saving
+    auto_map = json.loads((tmp_path / "config.json").read_text())["auto_map"]
+    assert auto_map["AutoModelForSeq2SeqLM"] == "modeling_latent_space.LatentSpaceForConditionalGeneration"
+    assert (tmp_path / "modeling_latent_space.py").is_file()
+    assert not (tmp_path / "fsdp_like_wrapper.py").exists()
+    reloaded = LatentSpaceForConditionalGeneration.from_pretrained(tmp_path)
+    for name, tensor in model.state_dict().items():
+        torch.testing.assert_close(reloaded.state_dict()[name], tensor)
