@@ -236,11 +236,11 @@ def build_feature_cache(model, input_ids, device, use_amp: bool, batch_size: int
         for begin in range(0, input_ids.shape[0], batch_size):
             ids = input_ids[begin : begin + batch_size].to(device)
             mask = torch.ones_like(ids)
-            hidden = model.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+            hidden = model.encoder_token_states(ids, mask)
             if keep_tokens:
                 chunks.append(hidden.to(torch.float16 if use_amp else torch.float32).cpu())
-            else:
-                chunks.append(model.pooler(hidden.float(), mask).unsqueeze(1).cpu())
+            else:  # (batch, pooled vectors, hidden): pooling these again gives them back
+                chunks.append(model.pooler(hidden.float(), mask).cpu())
     if device.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
