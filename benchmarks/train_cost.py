@@ -31,6 +31,7 @@ Variants (comma-separated list; join options with '+', e.g. `base,fp16-backbones
     grad-ckpt       TrainingArguments(gradient_checkpointing=True)
     workers0        TrainingArguments(dataloader_num_workers=0) whatever --num_workers says
     no-clip         TrainingArguments(max_grad_norm=0): no gradient unscale/clip pass before the optimizer step
+    no-pooled-norm  pooled_layer_norm=False: the heads as before that LayerNorm existed (its cost, A/B)
     profile         also record where the time goes: cProfile of the timed Trainer steps, GPU busy time per step
 
 Examples:
@@ -74,6 +75,7 @@ VARIANT_OPTIONS = (
     "workers0",
     "no-clip",
     "profile",
+    "no-pooled-norm",
 )
 SUITES = {
     # table 2: the seed's shapes
@@ -166,6 +168,8 @@ def _build_latent_model(job: dict, device):
 
     enc_cfg, dec_cfg = shapes.encoder_config(job["encoder"]), shapes.decoder_config(job["decoder"])
     fields = _head_fields(job, enc_cfg, dec_cfg)
+    if "no-pooled-norm" in job["options"]:
+        fields["pooled_layer_norm"] = False
     quant = RECIPES[job["recipe"]]["quant"]
     torch.manual_seed(0)
     if quant is None:
@@ -519,8 +523,8 @@ def _label(job: dict) -> str:
 def _skip_reason(job: dict) -> str | None:
     recipe = RECIPES[job["recipe"]]
     options = job["options"]
-    if job["recipe"] == "bart" and "fp16-backbones" in options:
-        return "fp16-backbones does not apply to a full fine-tune"
+    if job["recipe"] == "bart" and ("fp16-backbones" in options or "no-pooled-norm" in options):
+        return "fp16-backbones / no-pooled-norm do not apply to a full fine-tune"
     if recipe.get("quant") and ("compile" in options or "fp16-backbones" in options):
         return "compile / fp16-backbones not tried on bitsandbytes backbones"
     if recipe.get("lora") and "fp16-backbones" in options and not job["cache"]:
