@@ -112,6 +112,8 @@ def _head_fields(job: dict, enc_cfg, dec_cfg) -> dict:
         if not job["cache"]:  # a cached encoder must stay frozen: no encoder LoRA with the cache
             fields["encoder_lora"] = shapes.lora_kwargs(enc_cfg, r=8, alpha=16)
         fields["decoder_lora"] = shapes.lora_kwargs(dec_cfg, r=16, alpha=32)
+    if "no-pooled-norm" in job["options"]:
+        fields["pooled_layer_norm"] = False
     return fields
 
 
@@ -168,8 +170,6 @@ def _build_latent_model(job: dict, device):
 
     enc_cfg, dec_cfg = shapes.encoder_config(job["encoder"]), shapes.decoder_config(job["decoder"])
     fields = _head_fields(job, enc_cfg, dec_cfg)
-    if "no-pooled-norm" in job["options"]:
-        fields["pooled_layer_norm"] = False
     quant = RECIPES[job["recipe"]]["quant"]
     torch.manual_seed(0)
     if quant is None:

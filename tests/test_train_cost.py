@@ -25,3 +25,13 @@ def test_cached_and_uncached_frozen_rows_train_alike(tmp_path):
         assert row["samples_per_s"] > 0
     # Same seed, same data: replaying the pooled vectors must give the loss of running the encoder every step.
     assert abs(rows[True]["train_loss"] - rows[False]["train_loss"]) < 1e-3
+
+
+def test_no_pooled_norm_variant_builds_heads_without_the_layer_norm():
+    from benchmarks import shapes, train_cost
+
+    enc_cfg, dec_cfg = shapes.encoder_config("tiny-modernbert"), shapes.decoder_config("tiny-gpt2")
+    job = {"recipe": "frozen", "cache": True, "options": ["base"]}
+    assert "pooled_layer_norm" not in train_cost._head_fields(job, enc_cfg, dec_cfg)  # the config default: on
+    job["options"] = ["compile-all", "no-pooled-norm"]
+    assert train_cost._head_fields(job, enc_cfg, dec_cfg)["pooled_layer_norm"] is False
