@@ -1,14 +1,14 @@
-"""Latent-space model families, registered with the transformers Auto classes on import."""
+"""Latent-space model families, one subpackage each, registered with the transformers Auto classes on import."""
 
 from transformers import AutoConfig, AutoModelForSeq2SeqLM
 
-from .configuration_latent_space import LatentSpaceConfig
-from .modeling_latent_space import (
+from .latent_space import (
+    LatentSpaceConfig,
     LatentSpaceForConditionalGeneration,
     LatentSpacePreTrainedModel,
+    LatentSpaceProcessor,
     LatentSpaceSeq2SeqLMOutput,
 )
-from .processing_latent_space import LatentSpaceProcessor
 
 AutoConfig.register(LatentSpaceConfig.model_type, LatentSpaceConfig, exist_ok=True)
 AutoModelForSeq2SeqLM.register(LatentSpaceConfig, LatentSpaceForConditionalGeneration, exist_ok=True)

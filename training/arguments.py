@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 from transformers import HfArgumentParser, Seq2SeqTrainingArguments
 
-from modeling.configuration_latent_space import DEFAULT_DECODER, DEFAULT_ENCODER
+from modeling.latent_space.configuration_latent_space import DEFAULT_DECODER, DEFAULT_ENCODER
 
 
 @dataclass
