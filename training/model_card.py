@@ -10,6 +10,23 @@ import yaml
 
 from metrics import ROUGE_KEYS
 
+BACKBONE_SOURCE_FILE = "backbone_source.json"
+
+
+def base_model_id(name_or_path: str) -> str | None:
+    """
+    The Hub id a backbone came from, for a card's `base_model`: a Hub id as is; a local folder made by
+    `make backbones` through the `upstream` its `backbone_source.json` records; any other local folder: None
+    (a local path would break the Hub's model tree).
+    """
+    path = Path(name_or_path)
+    if path.is_dir():
+        source = path / BACKBONE_SOURCE_FILE
+        if source.is_file():
+            return json.loads(source.read_text()).get("upstream")
+        return None
+    return name_or_path
+
 
 def _model_index(model_name: str, dataset_name: str, metrics: dict[str, float], split: str) -> list[dict[str, Any]]:
     results = [
