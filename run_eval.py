@@ -4,8 +4,8 @@ Evaluate a trained latent-space summarizer: generate summaries for a split, scor
 
     python run_eval.py --model_name_or_path outputs/samsum-frozen --validation_file data/demo/validation.jsonl
 
-Writes `predictions.jsonl` (id, dialogue, reference, prediction) and `eval_results.json` (ROUGE, mean length,
-throughput) to --output_dir (default: the model folder) and prints a short table.
+Writes `predictions.jsonl` (id, dialogue, reference, prediction) and `eval_results.json` (ROUGE, mean length, the
+share of summaries whose first named person speaks in the dialogue, speaker recall, throughput) to --output_dir (default: the model folder) and prints a short table.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from transformers import AutoModelForSeq2SeqLM, set_seed
 
 from inference.latent_space_inference import check_checkpoint, default_max_source_length
 from metrics import ROUGE_KEYS
+from metrics.speakers import speaker_scores
 from modeling import LatentSpaceProcessor
 from training.arguments import parse_args
 from training.data import check_columns, drop_empty_dialogues, load_raw_splits, select_rows
@@ -137,6 +138,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
     references = dataset[args.summary_column]
     results = rouge_scores(predictions, references)
+    results.update(speaker_scores(predictions, dataset[args.text_column]))
     results.update(
         {
             "num_samples": len(predictions),
@@ -163,7 +165,13 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     (output_dir / "eval_results.json").write_text(json.dumps(results, indent=2) + "\n")
 
     print(f"\n{'metric':<28}{'value':>10}")
-    for key in (*ROUGE_KEYS, "gen_len", "summaries_per_second", "generated_tokens_per_second"):
+    for key in (
+        *ROUGE_KEYS,
+        "gen_len",
+        "first_name_is_speaker",
+        "summaries_per_second",
+        "generated_tokens_per_second",
+    ):
         print(f"{key:<28}{results[key]:>10.2f}")
     print(
         f"\n{len(predictions)} {split} summaries -> {output_dir / 'predictions.jsonl'}, {output_dir / 'eval_results.json'}"

@@ -22,6 +22,7 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from data_collators import DataCollatorForLatentPrefix
 from training.arguments import load_recipe, parse_args
+from training.callbacks import TimeBudgetCallback
 from training.data import check_columns, drop_empty_dialogues, load_raw_splits, select_rows, tokenize_split
 from training.evaluation import build_compute_metrics, decode_generated
 from training.feature_cache import attach_feature_cache
@@ -130,6 +131,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         data_collator=collator,
         processing_class=processor,
         compute_metrics=build_compute_metrics(processor) if training_args.predict_with_generate else None,
+        callbacks=[TimeBudgetCallback(data_args.max_train_minutes)] if data_args.max_train_minutes else None,
     )
 
     # -- train, evaluate, predict ----------------------------------------------------------------------------------

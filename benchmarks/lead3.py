@@ -15,6 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from metrics import ROUGE_KEYS  # noqa: E402
+from metrics.speakers import speaker_scores  # noqa: E402
 from training.data import load_raw_splits  # noqa: E402
 from training.evaluation import rouge_scores  # noqa: E402
 
@@ -36,7 +37,8 @@ def main() -> None:
     predictions = [lead_turns(d, args.turns) for d in data["dialogue"]]
     result = {"baseline": f"lead-{args.turns}", "input_file": args.input_file, "num_samples": len(data)}
     result.update(rouge_scores(predictions, data["summary"]))
-    print(" | ".join(f"{k} {result[k]:.2f}" for k in ROUGE_KEYS))
+    result.update(speaker_scores(predictions, data["dialogue"]))
+    print(" | ".join(f"{k} {result[k]:.2f}" for k in (*ROUGE_KEYS, "first_name_is_speaker")))
     if args.output:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
         Path(args.output).write_text(json.dumps(result, indent=2) + "\n")

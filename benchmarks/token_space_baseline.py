@@ -15,6 +15,11 @@ Token-space baselines for BENCHMARKS.md table 1: the same decoder reads the dial
     # prompt tuning: the decoder stays frozen, 10 trained soft-prompt vectors go before the chat prompt
     python benchmarks/token_space_baseline.py ... --method prompt_tuning --learning_rate 1e-2
 
+    # the LoRA model as a teacher (sequence-level distillation): after training, write summaries for unlabelled
+    # dialogues, a JSONL of {id, dialogue, summary} that a latent recipe lists as one more train_file
+    python benchmarks/token_space_baseline.py ... --label_file data/chitchat/train.jsonl \
+        --label_output data/chitchat/teacher_summaries.jsonl --label_batch_size 256
+
 The latent models compress the dialogue into one 256-d vector; these baselines give the decoder every dialogue token,
 so the gap between them is what the bottleneck costs (or gains) at this decoder size and data budget. Prompt tuning is
 the frozen-decoder case: a trained soft prompt, like the latent models', but with every dialogue token beside it, so it
@@ -44,6 +49,7 @@ from transformers import (
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from metrics import ROUGE_KEYS  # noqa: E402
+from metrics.speakers import speaker_scores  # noqa: E402
 from training.data import load_raw_splits  # noqa: E402
 from training.evaluation import rouge_scores  # noqa: E402
 
@@ -144,6 +150,26 @@ def fine_tune(model, tokenizer: PreTrainedTokenizerBase, args: argparse.Namespac
     return model, result.metrics, len(features)
 
 
+def write_teacher_labels(model, tokenizer: PreTrainedTokenizerBase, args: argparse.Namespace) -> dict:
+    """Sequence-level distillation data: the trained model's greedy summaries of unlabelled dialogues."""
+    rows = [json.loads(line) for line in Path(args.label_file).read_text().splitlines() if line.strip()]
+    rows = rows[: args.label_max_rows] if args.label_max_rows else rows
+    if hasattr(model, "merge_and_unload") and args.method == "lora":
+        model = model.merge_and_unload()  # one matrix per layer again: faster generation, same outputs
+    start = time.perf_counter()
+    labelling = argparse.Namespace(**{**vars(args), "batch_size": args.label_batch_size})
+    summaries = generate_summaries(model, tokenizer, [row["dialogue"] for row in rows], labelling)
+    seconds = time.perf_counter() - start
+    Path(args.label_output).parent.mkdir(parents=True, exist_ok=True)
+    with open(args.label_output, "w") as handle:
+        for row, summary in zip(rows, summaries, strict=True):
+            if summary:  # an empty summary teaches nothing
+                record = {"id": row["id"], "dialogue": row["dialogue"], "summary": summary, "source": "teacher"}
+                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    print(f"Wrote {len(rows)} teacher summaries to {args.label_output} in {seconds:.0f} s")
+    return {"file": args.label_file, "output": args.label_output, "rows": len(rows), "seconds": round(seconds, 1)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--decoder", required=True, help="Causal LM folder or Hub id (an instruct model).")
@@ -162,11 +188,19 @@ def main() -> None:
     parser.add_argument("--max_samples", type=int)
     parser.add_argument("--output_dir", default="outputs/token-space-lora")
     parser.add_argument("--output", help="Where to write the JSON result.")
+    parser.add_argument(
+        "--label_file", help="Unlabelled dialogues (JSONL with id, dialogue) for the model to summarize."
+    )
+    parser.add_argument("--label_output", help="Where the teacher summaries of --label_file go (JSONL).")
+    parser.add_argument("--label_batch_size", type=int, default=128, help="Generation batch size for labelling.")
+    parser.add_argument("--label_max_rows", type=int, help="Summarize only the first N rows of --label_file.")
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
-    for path in [args.validation_file, *(args.train_file or [])]:
+    for path in [args.validation_file, *(args.train_file or []), *([args.label_file] if args.label_file else [])]:
         if not Path(path).is_file():
             sys.exit(f"{path} does not exist (the shared data lives in ../shared/data beside the repo).")
+    if bool(args.label_file) != bool(args.label_output):
+        sys.exit("--label_file and --label_output go together.")
 
     set_seed(args.seed)
     tokenizer = AutoTokenizer.from_pretrained(args.decoder)
@@ -199,6 +233,7 @@ def main() -> None:
     predictions = generate_summaries(model, tokenizer, validation["dialogue"], args)
     seconds = time.perf_counter() - start
     result.update(rouge_scores(predictions, validation["summary"]))
+    result.update(speaker_scores(predictions, validation["dialogue"]))
     result.update(
         validation_file=args.validation_file,
         num_samples=len(predictions),
@@ -207,7 +242,12 @@ def main() -> None:
             {"reference": r, "prediction": p} for r, p in zip(validation["summary"][:3], predictions[:3], strict=True)
         ],
     )
-    print(" | ".join(f"{k} {result[k]:.2f}" for k in ROUGE_KEYS), f"| gen_len {result['gen_len']:.1f}")
+    print(
+        " | ".join(f"{k} {result[k]:.2f}" for k in (*ROUGE_KEYS, "first_name_is_speaker")),
+        f"| gen_len {result['gen_len']:.1f}",
+    )
+    if args.label_file:
+        result["labels"] = write_teacher_labels(model, tokenizer, args)
     if args.output:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
         Path(args.output).write_text(json.dumps(result, indent=2) + "\n")

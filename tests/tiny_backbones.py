@@ -69,6 +69,8 @@ def decoder_tokenizer() -> PreTrainedTokenizerFast:
 
 
 def tiny_encoder_config(kind: str = "bert", vocab_size: int = 256):
+    if kind == "llama":  # a causal LM's base model as encoder (the decoder's own model, as the offline recipes use)
+        return tiny_decoder_config("llama", vocab_size)
     if kind == "modernbert":
         return ModernBertConfig(
             vocab_size=vocab_size,

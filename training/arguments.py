@@ -143,6 +143,10 @@ class DataTrainingArguments:
     overwrite_output_dir: bool = field(
         default=False, metadata={"help": "Start over instead of resuming from the last checkpoint in output_dir."}
     )
+    max_train_minutes: float | None = field(
+        default=None,
+        metadata={"help": "Stop training after this many minutes of wall time, then save and evaluate as usual."},
+    )
 
     def __post_init__(self) -> None:
         if self.dataset_name is None and not any((self.train_file, self.validation_file, self.test_file)):

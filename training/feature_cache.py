@@ -92,6 +92,11 @@ def compute_encoder_cache(model, dataset, collator, training_args, batch_size: i
 
 def attach_feature_cache(model, dataset, collator: DataCollatorForLatentPrefix, training_args):
     """Returns (cached dataset, collator) for the Trainer; refuses when the encoder is not frozen."""
+    if model.config.pooling == "memory":
+        raise ValueError(
+            "use_feature_cache cannot serve `memory` pooling: the encoder reads trained memory embeddings, so its "
+            "outputs change during training. Turn the cache off."
+        )
     if any(p.requires_grad for p in model.encoder.parameters()):
         raise ValueError(
             "use_feature_cache needs a frozen encoder without LoRA: its outputs would change during training. "

@@ -8,7 +8,8 @@ from typing import Any
 import torch
 from transformers import AutoModelForSeq2SeqLM, BitsAndBytesConfig
 
-from modeling import LatentSpaceForConditionalGeneration, LatentSpaceProcessor
+from modeling import LatentSpaceConfig, LatentSpaceForConditionalGeneration, LatentSpaceProcessor
+from modeling.latent_space.configuration_latent_space import DEFAULT_DECODER, DEFAULT_ENCODER
 
 from .arguments import ModelArguments
 
@@ -97,6 +98,25 @@ def loading_kwargs(args: ModelArguments) -> dict[str, Any]:
     return kwargs
 
 
+def check_backbones_match(args: ModelArguments) -> None:
+    """
+    A recipe that continues a checkpoint (e.g. fine-tuning after pre-training) and also names backbones must name the
+    checkpoint's own: otherwise its heads would read features of another model. Checked before any weights load.
+    """
+    config = LatentSpaceConfig.from_pretrained(args.model_name_or_path)
+    for role, named, default in (
+        ("encoder", args.encoder_name_or_path, DEFAULT_ENCODER),
+        ("decoder", args.decoder_name_or_path, DEFAULT_DECODER),
+    ):
+        trained_on = getattr(config, f"{role}_name_or_path")
+        if named != default and named != trained_on:
+            raise ValueError(
+                f"{args.model_name_or_path} was trained on the {role} {trained_on!r}, but {role}_name_or_path is "
+                f"{named!r}: its heads only fit the backbone they were trained with. Drop {role}_name_or_path or "
+                f"start from a checkpoint trained on {named!r}."
+            )
+
+
 def build_model_and_processor(
     args: ModelArguments,
 ) -> tuple[LatentSpaceForConditionalGeneration, LatentSpaceProcessor]:
@@ -108,6 +128,7 @@ def build_model_and_processor(
                 f"{', '.join(ignored)} ignored: {args.model_name_or_path} keeps the heads, prompt and freezing it was "
                 "trained with. Leave out model_name_or_path to build new heads with these settings."
             )
+        check_backbones_match(args)
         model = AutoModelForSeq2SeqLM.from_pretrained(args.model_name_or_path, **loading_kwargs(args))
         processor = LatentSpaceProcessor.from_pretrained(args.model_name_or_path)
     else:

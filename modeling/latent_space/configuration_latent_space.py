@@ -9,7 +9,7 @@ from transformers.utils import logging
 
 logger = logging.get_logger(__name__)
 
-POOLING_TYPES = ("mean", "attention", "cls", "segments")
+POOLING_TYPES = ("mean", "attention", "cls", "segments", "memory")
 MIDDLE_MODEL_TYPES = ("mlp", "transformer", "gru", "identity")
 HEAD_INIT_TYPES = ("fan_in", "normal")
 
@@ -57,7 +57,10 @@ class LatentSpaceConfig(PretrainedConfig):
         pooling (`str`, *optional*, defaults to `"mean"`):
             How encoder token states become one vector: `"mean"` over non-padded tokens, `"attention"` (a learned
             query attends over the tokens), `"cls"` (the first token's state) or `"segments"` (the real tokens cut
-            into `num_idea_vectors` consecutive stretches, each mean-pooled: one vector per part of the dialogue).
+            into `num_idea_vectors` consecutive stretches, each mean-pooled: one vector per part of the dialogue) or
+            `"memory"` (as in ICAE: `num_idea_vectors` learned memory embeddings are appended after the real tokens and
+            read by the encoder with them; their output states are the pooled vectors. A causal encoder's memory
+            tokens see the whole dialogue; give the encoder `encoder_lora` so it learns to write into them).
         pooled_layer_norm (`bool`, *optional*, defaults to `True`):
             Whether each pooled vector goes through a LayerNorm before the compression MLP, so the heads read features
             of unit scale whatever the encoder's own (mean-pooled MiniLM states are ~0.1 a dimension, a decoder used as
@@ -239,10 +242,10 @@ class LatentSpaceConfig(PretrainedConfig):
                 f"`compression_hidden_dims` must hold positive sizes, got {self.compression_hidden_dims}."
             )
         if self.num_idea_vectors > 1:
-            if self.pooling not in ("segments", "attention"):
+            if self.pooling not in ("segments", "attention", "memory"):
                 raise ValueError(
                     f"num_idea_vectors={self.num_idea_vectors} needs one pooled vector per idea: set pooling to "
-                    f"'segments' or 'attention', got {self.pooling!r}."
+                    f"'segments', 'attention' or 'memory', got {self.pooling!r}."
                 )
             if self.pooling == "attention" and self.pooling_num_queries not in (1, self.num_idea_vectors):
                 raise ValueError(

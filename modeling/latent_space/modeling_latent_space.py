@@ -81,8 +81,10 @@ def _mlp(sizes: list[int], dropout: float) -> nn.Sequential:
 
 class LatentSpacePooling(nn.Module):
     """
-    Mean over real tokens, the first token (`cls`), attention with learned queries, or the means of consecutive
-    stretches of the real tokens (`segments`). Always returns `(batch, config.pooled_vectors, hidden)`.
+    Mean over real tokens, the first token (`cls`), attention with learned queries, the means of consecutive
+    stretches of the real tokens (`segments`), or the states of memory tokens the encoder read after the dialogue
+    (`memory`, see `LatentSpaceForConditionalGeneration.encoder_memory_states`). Always returns
+    `(batch, config.pooled_vectors, hidden)`.
     """
 
     def __init__(self, config: LatentSpaceConfig):
@@ -92,10 +94,23 @@ class LatentSpacePooling(nn.Module):
         if self.mode == "attention":
             # A linear scorer holds one learned query vector per output (its weight rows) plus a bias.
             self.score = nn.Linear(config.encoder_hidden_size, self.num_vectors)
+        if self.mode == "memory":
+            self.memory = nn.Parameter(torch.zeros(self.num_vectors, config.encoder_hidden_size))
+
+    @torch.no_grad()
+    def match_scale(self, token_embeddings: torch.Tensor) -> None:
+        """Starts the memory embeddings at the scale of the encoder's own token embeddings."""
+        if self.mode != "memory" or token_embeddings.is_meta or self.memory.is_meta:
+            return
+        scale = token_embeddings.detach().float().std()
+        if torch.isfinite(scale) and scale > 0:
+            self.memory.normal_(mean=0.0, std=scale.item())
 
     def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         if self.mode == "cls":
             return hidden_states[:, :1]
+        if self.mode == "memory":
+            return hidden_states  # already the memory tokens' states
         real = attention_mask != 0
         if self.mode == "attention":
             scores = self.score(hidden_states) / math.sqrt(hidden_states.shape[-1])  # [B, L, V]
@@ -275,6 +290,8 @@ class LatentSpacePreTrainedModel(PreTrainedModel):
             init.normal_(module.weight, mean=0.0, std=module.in_features**-0.5)
         if isinstance(module, LatentSpaceTransformerMiddle):
             init.normal_(module.slot_embeddings, mean=0.0, std=self.config.initializer_range)
+        elif isinstance(module, LatentSpacePooling) and module.mode == "memory":
+            init.normal_(module.memory, mean=0.0, std=self.config.initializer_range)
         elif isinstance(module, nn.GRUCell):
             bound = 1.0 / math.sqrt(module.hidden_size)
             for param in module.parameters():
@@ -355,6 +372,9 @@ class LatentSpaceForConditionalGeneration(LatentSpacePreTrainedModel, Generation
         embedding = self.decoder.get_input_embeddings().weight
         if embedding.is_floating_point():
             self.prefix_adapter.match_scale(embedding)
+        encoder_embedding = self.encoder.get_input_embeddings().weight
+        if encoder_embedding.is_floating_point():
+            self.pooler.match_scale(encoder_embedding)
         self._freeze_backbones()
         self._add_lora_adapters()
         self.generation_config = self._default_generation_config()
@@ -448,13 +468,39 @@ class LatentSpaceForConditionalGeneration(LatentSpacePreTrainedModel, Generation
 
     # -- stages --------------------------------------------------------------------------------------------------------
 
-    def encoder_token_states(self, input_ids: torch.LongTensor, attention_mask: torch.LongTensor) -> torch.Tensor:
+    def encoder_token_states(
+        self,
+        input_ids: torch.LongTensor | None,
+        attention_mask: torch.LongTensor,
+        inputs_embeds: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """The encoder's hidden states that pooling reads, `(batch_size, length, hidden)` (see `encoder_layer`)."""
         layer = self.config.encoder_layer
+        inputs = {"input_ids": input_ids} if inputs_embeds is None else {"inputs_embeds": inputs_embeds}
         if layer == -1:
-            return self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        outputs = self.encoder(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
+            return self.encoder(**inputs, attention_mask=attention_mask).last_hidden_state
+        outputs = self.encoder(**inputs, attention_mask=attention_mask, output_hidden_states=True)
         return outputs.hidden_states[layer]
+
+    def encoder_memory_states(self, input_ids: torch.LongTensor, attention_mask: torch.LongTensor) -> torch.Tensor:
+        """
+        `memory` pooling: the learned memory embeddings are placed right after each dialogue's last real token (so
+        their positions do not depend on padding), the encoder reads them with the dialogue, and their output states
+        come back, `(batch_size, num_idea_vectors, hidden)`.
+        """
+        embeds = self.encoder.get_input_embeddings()(input_ids)
+        batch, length, hidden = embeds.shape
+        memory = self.pooler.memory.to(embeds.dtype)
+        slots_count = memory.shape[0]
+        positions = torch.arange(1, length + 1, device=input_ids.device)
+        end = ((attention_mask != 0).long() * positions).amax(dim=1)  # one past each row's last real token
+        slots = end[:, None] + torch.arange(slots_count, device=input_ids.device)  # (batch, slots)
+        embeds = torch.cat([embeds, embeds.new_zeros(batch, slots_count, hidden)], dim=1)
+        embeds = embeds.scatter(1, slots[..., None].expand(-1, -1, hidden), memory.expand(batch, -1, -1))
+        mask = torch.cat([attention_mask, attention_mask.new_zeros(batch, slots_count)], dim=1)
+        mask = mask.scatter(1, slots, 1)
+        states = self.encoder_token_states(None, mask, inputs_embeds=embeds)
+        return states.gather(1, slots[..., None].expand(-1, -1, states.shape[-1]))
 
     def encode(
         self,
@@ -468,6 +514,11 @@ class LatentSpaceForConditionalGeneration(LatentSpacePreTrainedModel, Generation
         `encoder_hidden_states` (`(batch_size, length, hidden)`, with `attention_mask` over `length`) skips the encoder
         and pools these states instead: this is how a cache of a frozen encoder's outputs is replayed.
         """
+        memory = self.config.pooling == "memory"
+        if memory and encoder_hidden_states is not None:
+            raise ValueError(
+                "`memory` pooling runs the encoder with its memory tokens: cached states cannot be pooled."
+            )
         if encoder_hidden_states is None:
             if input_ids is None:
                 raise ValueError("`input_ids` (the tokenized dialogues) are required to encode.")
@@ -477,8 +528,12 @@ class LatentSpaceForConditionalGeneration(LatentSpacePreTrainedModel, Generation
                 )
             if attention_mask is None:
                 attention_mask = torch.ones_like(input_ids)
-            with torch.set_grad_enabled(torch.is_grad_enabled() and self._encoder_is_trainable()):
-                encoder_hidden_states = self.encoder_token_states(input_ids, attention_mask)
+            # The memory embeddings train through the encoder even when its own weights are frozen.
+            with torch.set_grad_enabled(torch.is_grad_enabled() and (memory or self._encoder_is_trainable())):
+                if memory:
+                    encoder_hidden_states = self.encoder_memory_states(input_ids, attention_mask)
+                else:
+                    encoder_hidden_states = self.encoder_token_states(input_ids, attention_mask)
         elif attention_mask is None:
             attention_mask = torch.ones(encoder_hidden_states.shape[:2], device=encoder_hidden_states.device)
         head_dtype = self.compression.mlp[0].weight.dtype
