@@ -15,6 +15,8 @@ AutoModelForSeq2SeqLM.register(LatentSpaceConfig, LatentSpaceForConditionalGener
 # `auto_map` in saved configs lets a pushed checkpoint load with `trust_remote_code=True` without this package.
 LatentSpaceConfig.register_for_auto_class()
 LatentSpaceForConditionalGeneration.register_for_auto_class("AutoModelForSeq2SeqLM")
+# Likewise `AutoProcessor.from_pretrained(dir_or_hub_id, trust_remote_code=True)` for the pair of tokenizers.
+LatentSpaceProcessor.register_for_auto_class("AutoProcessor")
 
 __all__ = [
     "LatentSpaceConfig",
