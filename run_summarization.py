@@ -170,7 +170,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             training_args.output_dir,
             model_name=training_args.hub_model_id or Path(training_args.output_dir).name,
             config=model.config,
-            dataset_name=data_args.dataset_name or local_dataset_name(data_args),
+            dataset_name=data_args.dataset_name,
+            data_files=local_data_files(data_args, wanted) if not data_args.dataset_name else None,
             recipe={"recipe": recipe, "command_line": argv[1:] if recipe else argv},
             metrics=metrics,
             trainable_parameters=trainable,
@@ -183,10 +184,14 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     return metrics
 
 
-def local_dataset_name(data_args) -> str:
-    """For the card: the folders the local files came from, e.g. `samsum+dialogsum`."""
-    files = [*(data_args.train_file or []), data_args.validation_file, data_args.test_file]
-    return "+".join(dict.fromkeys(Path(f).parent.name for f in files if f))
+def local_data_files(data_args, wanted: dict[str, bool]) -> dict[str, list[str]]:
+    """For the card: the local files each split used came from (the card maps known corpora to Hub datasets)."""
+    files = {
+        "train": data_args.train_file or [],
+        "validation": [data_args.validation_file],
+        "test": [data_args.test_file],
+    }
+    return {split: [f for f in files[split] if f] for split, needed in wanted.items() if needed}
 
 
 def example_summaries(trainer, tokenized, raw, data_args, processor, count: int = 3) -> list[dict[str, str]]:

@@ -1,6 +1,6 @@
 """Latent-space model families, one subpackage each, registered with the transformers Auto classes on import."""
 
-from transformers import AutoConfig, AutoModelForSeq2SeqLM
+from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoProcessor
 
 from .latent_space import (
     LatentSpaceConfig,
@@ -12,9 +12,12 @@ from .latent_space import (
 
 AutoConfig.register(LatentSpaceConfig.model_type, LatentSpaceConfig, exist_ok=True)
 AutoModelForSeq2SeqLM.register(LatentSpaceConfig, LatentSpaceForConditionalGeneration, exist_ok=True)
+AutoProcessor.register(LatentSpaceConfig, LatentSpaceProcessor, exist_ok=True)
 # `auto_map` in saved configs lets a pushed checkpoint load with `trust_remote_code=True` without this package.
 LatentSpaceConfig.register_for_auto_class()
 LatentSpaceForConditionalGeneration.register_for_auto_class("AutoModelForSeq2SeqLM")
+# Likewise `AutoProcessor.from_pretrained(dir_or_hub_id, trust_remote_code=True)` for the pair of tokenizers.
+LatentSpaceProcessor.register_for_auto_class("AutoProcessor")
 
 __all__ = [
     "LatentSpaceConfig",

@@ -303,6 +303,12 @@ class LatentSpacePreTrainedModel(PreTrainedModel):
         subclass defined in torch, and transformers would copy torch's file as the checkpoint's remote code and point
         `auto_map` at that class, so the pushed model would not load with `trust_remote_code=True`.
         """
+        if self._auto_class is not None:
+            # With the model's code goes the summarization pipeline's (this relative import makes transformers copy
+            # its file too), so `pipeline("summarization", model=dir, trust_remote_code=True)` works from the Hub.
+            from .pipeline_latent_space import CUSTOM_PIPELINES
+
+            self.config.custom_pipelines = CUSTOM_PIPELINES
         own_class = next(cls for cls in type(self).__mro__ if cls.__module__ == __name__)
         wrapped_class = type(self)
         self.__class__ = own_class

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from transformers import AutoTokenizer, BatchEncoding, PreTrainedTokenizerBase
+from transformers import AutoTokenizer, BatchEncoding, PreTrainedTokenizerBase, ProcessorMixin
 from transformers.utils import logging
 
 logger = logging.get_logger(__name__)
@@ -30,12 +30,17 @@ def ensure_pad_token(tokenizer: PreTrainedTokenizerBase, role: str) -> PreTraine
     )
 
 
-class LatentSpaceProcessor:
+class LatentSpaceProcessor(ProcessorMixin):
     """
     Holds the encoder's and the decoder's tokenizers and saves/loads them together with the model:
-    `save_pretrained(dir)` writes `dir/encoder_tokenizer/` and `dir/decoder_tokenizer/`, and
-    `LatentSpaceProcessor.from_pretrained(dir_or_hub_id)` reads both back. Calling it tokenizes dialogues (and
-    summaries as `labels`); `batch_decode` turns generated ids into text.
+    `save_pretrained(dir)` writes `dir/encoder_tokenizer/`, `dir/decoder_tokenizer/` and `dir/processor_config.json`,
+    and `LatentSpaceProcessor.from_pretrained(dir_or_hub_id)` reads both tokenizers back. Calling it tokenizes
+    dialogues (and summaries as `labels`); `batch_decode` turns generated ids into text.
+
+    A transformers `ProcessorMixin`: once registered with `register_for_auto_class("AutoProcessor")` (as `modeling`
+    does), a saved folder also holds this file and an `auto_map`, so `AutoProcessor.from_pretrained(dir_or_hub_id,
+    trust_remote_code=True)` loads it without this repository. Folders saved before that (tokenizer subfolders only)
+    still load with `LatentSpaceProcessor.from_pretrained`.
 
     It exposes `pad_token_id` / `eos_token_id` of the decoder tokenizer, so it can be the `processing_class` of a
     `Seq2SeqTrainer`, which then saves both tokenizers into every checkpoint.
@@ -44,8 +49,10 @@ class LatentSpaceProcessor:
     model_input_names = ["input_ids", "attention_mask"]
 
     def __init__(self, encoder_tokenizer: PreTrainedTokenizerBase, decoder_tokenizer: PreTrainedTokenizerBase):
-        self.encoder_tokenizer = ensure_pad_token(encoder_tokenizer, "encoder")
-        self.decoder_tokenizer = ensure_pad_token(decoder_tokenizer, "decoder")
+        # `ProcessorMixin` finds the two tokenizers by these argument names and saves each in a subfolder of its name.
+        super().__init__(
+            ensure_pad_token(encoder_tokenizer, "encoder"), ensure_pad_token(decoder_tokenizer, "decoder")
+        )
 
     @classmethod
     def from_encoder_decoder_pretrained(
@@ -66,16 +73,12 @@ class LatentSpaceProcessor:
                 f"{local} holds no `{ENCODER_TOKENIZER_SUBFOLDER}/` folder: it was not saved with a "
                 "LatentSpaceProcessor. Save one there with `processor.save_pretrained(...)`."
             )
-        return cls(
-            AutoTokenizer.from_pretrained(name_or_path, subfolder=ENCODER_TOKENIZER_SUBFOLDER, **kwargs),
-            AutoTokenizer.from_pretrained(name_or_path, subfolder=DECODER_TOKENIZER_SUBFOLDER, **kwargs),
-        )
+        return super().from_pretrained(name_or_path, **kwargs)
 
-    def save_pretrained(self, save_directory: str | os.PathLike, **kwargs: Any) -> list[str]:
-        save_directory = Path(save_directory)
-        files = list(self.encoder_tokenizer.save_pretrained(save_directory / ENCODER_TOKENIZER_SUBFOLDER, **kwargs))
-        files += list(self.decoder_tokenizer.save_pretrained(save_directory / DECODER_TOKENIZER_SUBFOLDER, **kwargs))
-        return [str(f) for f in files]
+    @property
+    def tokenizer(self) -> PreTrainedTokenizerBase:
+        """The decoder's tokenizer: summaries are written in its vocabulary (what `Trainer` and pipelines decode)."""
+        return self.decoder_tokenizer
 
     # The Trainer pads generated ids with these.
     @property
@@ -115,6 +118,7 @@ class LatentSpaceProcessor:
             max_length=max_source_length,
             padding=padding,
             return_tensors=return_tensors,
+            return_token_type_ids=False,  # the model reads ids and mask only; extra keys would break `generate`
         )
         if text_target is not None:
             targets = [text_target] if isinstance(text_target, str) else list(text_target)
