@@ -1,7 +1,8 @@
 """Latent-space model families, one subpackage each, registered with the transformers Auto classes on import."""
 
-from transformers import AutoConfig, AutoModelForSeq2SeqLM
+from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM
 
+from .latent_dynamics import LatentDynamicsConfig, LatentDynamicsForCausalLM
 from .latent_space import (
     LatentSpaceConfig,
     LatentSpaceForConditionalGeneration,
@@ -15,8 +16,14 @@ AutoModelForSeq2SeqLM.register(LatentSpaceConfig, LatentSpaceForConditionalGener
 # `auto_map` in saved configs lets a pushed checkpoint load with `trust_remote_code=True` without this package.
 LatentSpaceConfig.register_for_auto_class()
 LatentSpaceForConditionalGeneration.register_for_auto_class("AutoModelForSeq2SeqLM")
+AutoConfig.register(LatentDynamicsConfig.model_type, LatentDynamicsConfig, exist_ok=True)
+AutoModelForCausalLM.register(LatentDynamicsConfig, LatentDynamicsForCausalLM, exist_ok=True)
+LatentDynamicsConfig.register_for_auto_class()
+LatentDynamicsForCausalLM.register_for_auto_class("AutoModelForCausalLM")
 
 __all__ = [
+    "LatentDynamicsConfig",
+    "LatentDynamicsForCausalLM",
     "LatentSpaceConfig",
     "LatentSpaceForConditionalGeneration",
     "LatentSpacePreTrainedModel",
