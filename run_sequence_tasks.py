@@ -319,13 +319,14 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
     configs = model_configs(model_args, task_args.vocab_size)  # bad sizes fail here, before any training
 
     all_results = {}
+    output_dir = Path(training_args.output_dir)
+    recipe = load_recipe(argv[0]) if argv and argv[0].endswith((".yaml", ".yml")) else {}
     for name, config in configs.items():
         all_results[name] = train_and_evaluate(name, config, task_args, training_args)
-    output_dir = Path(training_args.output_dir)
+        if training_args.process_index == 0:  # after every model, so a run cut short keeps what it finished
+            summary = {"task": task_args.task, "recipe": recipe, "command_line": argv, "models": all_results}
+            (output_dir / "results.json").write_text(json.dumps(summary, indent=2, default=str))
     if training_args.process_index == 0:
-        recipe = load_recipe(argv[0]) if argv and argv[0].endswith((".yaml", ".yml")) else {}
-        summary = {"task": task_args.task, "recipe": recipe, "command_line": argv, "models": all_results}
-        (output_dir / "results.json").write_text(json.dumps(summary, indent=2, default=str))
         print_table(all_results, task_args.eval_lengths)
         if task_args.plot and training_args.do_eval:
             plot_accuracy(all_results, task_args.task, output_dir / "accuracy_vs_length.png")
