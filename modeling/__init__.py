@@ -1,7 +1,8 @@
 """Latent-space model families, one subpackage each, registered with the transformers Auto classes on import."""
 
-from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoProcessor
+from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoProcessor
 
+from .latent_dynamics import LatentDynamicsConfig, LatentDynamicsForCausalLM
 from .latent_space import (
     LatentSpaceConfig,
     LatentSpaceForConditionalGeneration,
@@ -18,8 +19,14 @@ LatentSpaceConfig.register_for_auto_class()
 LatentSpaceForConditionalGeneration.register_for_auto_class("AutoModelForSeq2SeqLM")
 # Likewise `AutoProcessor.from_pretrained(dir_or_hub_id, trust_remote_code=True)` for the pair of tokenizers.
 LatentSpaceProcessor.register_for_auto_class("AutoProcessor")
+AutoConfig.register(LatentDynamicsConfig.model_type, LatentDynamicsConfig, exist_ok=True)
+AutoModelForCausalLM.register(LatentDynamicsConfig, LatentDynamicsForCausalLM, exist_ok=True)
+LatentDynamicsConfig.register_for_auto_class()
+LatentDynamicsForCausalLM.register_for_auto_class("AutoModelForCausalLM")
 
 __all__ = [
+    "LatentDynamicsConfig",
+    "LatentDynamicsForCausalLM",
     "LatentSpaceConfig",
     "LatentSpaceForConditionalGeneration",
     "LatentSpacePreTrainedModel",
