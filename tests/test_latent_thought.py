@@ -436,3 +436,21 @@ def test_run_reasoning_trains_evaluates_and_writes_predictions_and_card(backbone
     assert "base_model: someone/tiny-llama" in card and str(backbone) not in card.split("---")[1]
     reloaded = AutoModelForCausalLM.from_pretrained(output, trust_remote_code=True)
     assert reloaded.config.latent_stage == 2  # the saved model generates with the stage it finished in
+
+
+def test_gsm8k_recipes_parse_and_are_the_four_promised_methods():
+    import run_reasoning
+    from training.arguments import parse_args
+
+    folder = Path(__file__).resolve().parents[1] / "recipes" / "gsm8k"
+    if not (folder.parents[2] / "shared" / "data" / "gsm8k").is_dir():
+        pytest.skip("the GSM8K recipes read ../shared/data/gsm8k, which is not beside this checkout")
+    parsed = {p.stem: parse_args([str(p)], run_reasoning.ARGUMENT_CLASSES) for p in folder.glob("*.yaml")}
+    assert set(parsed) == {"no_cot", "cot", "coconut", "latent_mixing"}
+    fields = {name: args[0].config_fields() for name, args in parsed.items()}
+    assert fields["no_cot"]["use_reasoning"] is False and fields["cot"]["schedule"] == "none"
+    assert fields["coconut"]["schedule"] == "coconut" and fields["latent_mixing"]["schedule"] == "mixing"
+    for model_args, data_args, training_args in parsed.values():
+        assert model_args.decoder_name_or_path == "backbones/SmolLM2-135M-Instruct"
+        assert data_args.train_file.endswith("gsm8k/train.jsonl") and training_args.fp16
+        assert training_args.per_device_train_batch_size * training_args.gradient_accumulation_steps == 32
