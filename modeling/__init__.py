@@ -10,6 +10,14 @@ from .latent_space import (
     LatentSpaceProcessor,
     LatentSpaceSeq2SeqLMOutput,
 )
+from .latent_thought import (
+    LatentThoughtCausalLMOutput,
+    LatentThoughtConfig,
+    LatentThoughtForCausalLM,
+    LatentThoughtGenerateOutput,
+    LatentThoughtPreTrainedModel,
+    LatentThoughtScheduleCallback,
+)
 
 AutoConfig.register(LatentSpaceConfig.model_type, LatentSpaceConfig, exist_ok=True)
 AutoModelForSeq2SeqLM.register(LatentSpaceConfig, LatentSpaceForConditionalGeneration, exist_ok=True)
@@ -23,6 +31,10 @@ AutoConfig.register(LatentDynamicsConfig.model_type, LatentDynamicsConfig, exist
 AutoModelForCausalLM.register(LatentDynamicsConfig, LatentDynamicsForCausalLM, exist_ok=True)
 LatentDynamicsConfig.register_for_auto_class()
 LatentDynamicsForCausalLM.register_for_auto_class("AutoModelForCausalLM")
+AutoConfig.register(LatentThoughtConfig.model_type, LatentThoughtConfig, exist_ok=True)
+AutoModelForCausalLM.register(LatentThoughtConfig, LatentThoughtForCausalLM, exist_ok=True)
+LatentThoughtConfig.register_for_auto_class()
+LatentThoughtForCausalLM.register_for_auto_class("AutoModelForCausalLM")
 
 __all__ = [
     "LatentDynamicsConfig",
@@ -32,4 +44,10 @@ __all__ = [
     "LatentSpacePreTrainedModel",
     "LatentSpaceProcessor",
     "LatentSpaceSeq2SeqLMOutput",
+    "LatentThoughtCausalLMOutput",
+    "LatentThoughtConfig",
+    "LatentThoughtForCausalLM",
+    "LatentThoughtGenerateOutput",
+    "LatentThoughtPreTrainedModel",
+    "LatentThoughtScheduleCallback",
 ]
