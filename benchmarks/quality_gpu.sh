@@ -63,6 +63,7 @@ pretrain mem8 --num_idea_vectors 8 --prefix_len 64 &
 pretrain mem1 --num_idea_vectors 1 --prefix_len 16 &
 wait
 log "teacher summaries: $(wc -l <data/chitchat/teacher_summaries.jsonl 2>/dev/null || echo none)"
+cp data/chitchat/teacher_summaries.jsonl "$OUTDIR/" 2>/dev/null
 
 log "3. fine-tuning + idea capacity"
 finetune() {  # name, start (a pre-trained folder or 'none'), train files..., -- extra arguments
