@@ -25,7 +25,7 @@ from inference.latent_space_inference import check_checkpoint, default_max_sourc
 from metrics import ROUGE_KEYS
 from modeling import LatentSpaceProcessor
 from training.arguments import parse_args
-from training.data import check_columns, drop_empty_dialogues, load_raw_splits, select_rows
+from training.data import check_columns, check_data_files, drop_empty_dialogues, load_raw_splits, select_rows
 from training.evaluation import rouge_scores
 
 logger = logging.getLogger(__name__)
@@ -101,6 +101,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     set_seed(args.seed)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
 
+    columns = [args.text_column, args.summary_column]
+    # Checked before the model loads: a broken line fails in seconds and says where.
+    check_data_files({split: files.get(split)}, columns, args.id_column)
     check_checkpoint(args.model_name_or_path)
     model = (
         AutoModelForSeq2SeqLM.from_pretrained(args.model_name_or_path, dtype=torch.float16 if args.fp16 else None)
@@ -115,8 +118,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     raw = load_raw_splits(args.dataset_name, args.dataset_config_name, files, splits=(split,))
     if split not in raw:
         raise ValueError(f"The data has no {split!r} split; it has {list(raw)}.")
-    columns = [args.text_column, args.summary_column] + ([args.id_column] if args.id_column else [])
-    check_columns(raw[split], split, columns)
+    check_columns(raw[split], split, columns + ([args.id_column] if args.id_column else []))
     dataset = drop_empty_dialogues(select_rows(raw[split], args.max_samples), args.text_column, split)
 
     predictions: list[str] = []

@@ -22,7 +22,14 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from data_collators import DataCollatorForLatentPrefix
 from training.arguments import load_recipe, parse_args
-from training.data import check_columns, drop_empty_dialogues, load_raw_splits, select_rows, tokenize_split
+from training.data import (
+    check_columns,
+    check_data_files,
+    drop_empty_dialogues,
+    load_raw_splits,
+    select_rows,
+    tokenize_split,
+)
 from training.evaluation import build_compute_metrics, decode_generated
 from training.feature_cache import attach_feature_cache
 from training.hub import push_output_dir
@@ -70,6 +77,14 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     push_to_hub = training_args.push_to_hub
     training_args.push_to_hub = False  # pushed at the end, with the model card, and without failing at start offline
 
+    # Local files are read once before any backbone loads, so a broken line fails in seconds and says where.
+    wanted = {"train": training_args.do_train, "validation": training_args.do_eval, "test": training_args.do_predict}
+    data_files = {"train": data_args.train_file, "validation": data_args.validation_file, "test": data_args.test_file}
+    check_data_files(
+        {split: files for split, files in data_files.items() if wanted[split]},
+        [data_args.text_column, data_args.summary_column],
+        data_args.id_column,
+    )
     checkpoint = find_checkpoint(training_args, data_args)
     set_seed(training_args.seed)
     model, processor = build_model_and_processor(model_args)
@@ -79,11 +94,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     logger.info(f"Trainable parameters: {trainable:,} of {total:,} ({100 * trainable / total:.2f}%)")
 
     # -- data --------------------------------------------------------------------------------------------------------
-    wanted = {"train": training_args.do_train, "validation": training_args.do_eval, "test": training_args.do_predict}
     raw = load_raw_splits(
         data_args.dataset_name,
         data_args.dataset_config_name,
-        {"train": data_args.train_file, "validation": data_args.validation_file, "test": data_args.test_file},
+        data_files,
         splits=tuple(split for split, needed in wanted.items() if needed),
     )
     limits = {"train": data_args.max_train_samples, "validation": data_args.max_eval_samples}
