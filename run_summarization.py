@@ -18,10 +18,10 @@ from pathlib import Path
 import datasets
 import transformers
 from transformers import Seq2SeqTrainer, set_seed
-from transformers.trainer_utils import get_last_checkpoint
 
 from data_collators import DataCollatorForLatentPrefix
 from training.arguments import load_recipe, parse_args
+from training.checkpoints import check_resumable, last_complete_checkpoint
 from training.data import (
     check_columns,
     check_data_files,
@@ -53,15 +53,20 @@ def setup_logging(training_args) -> None:
 
 
 def find_checkpoint(training_args, data_args) -> str | None:
-    """An explicit --resume_from_checkpoint wins; otherwise a run killed earlier in output_dir resumes."""
+    """
+    An explicit --resume_from_checkpoint wins; otherwise a run killed earlier in output_dir resumes from its last
+    complete checkpoint (one cut short by a crash during the save is skipped, named in the log and moved aside).
+    """
+    need_optimizer = not training_args.save_only_model
     if training_args.resume_from_checkpoint is not None:
-        if not Path(training_args.resume_from_checkpoint).is_dir():
-            raise FileNotFoundError(f"--resume_from_checkpoint {training_args.resume_from_checkpoint} does not exist.")
+        check_resumable(training_args.resume_from_checkpoint, need_optimizer)
         return training_args.resume_from_checkpoint
     output_dir = Path(training_args.output_dir)
     if not training_args.do_train or data_args.overwrite_output_dir or not output_dir.is_dir():
         return None
-    last = get_last_checkpoint(str(output_dir))
+    # The main process looks (and moves incomplete folders aside) first; the others then see the same folders.
+    with training_args.main_process_first(desc="finding the last complete checkpoint"):
+        last = last_complete_checkpoint(output_dir, need_optimizer, move_incomplete=training_args.should_save)
     if last is not None:
         logger.info(f"Resuming from {last} (pass --overwrite_output_dir true to start over).")
     return last
