@@ -10,6 +10,8 @@ throughput) to --output_dir (default: the model folder) and prints a short table
 
 from __future__ import annotations
 
+import training  # noqa: F401  # isort: skip  (first: hides a false bitsandbytes warning, see training/__init__.py)
+
 import json
 import logging
 import sys

@@ -10,6 +10,8 @@ The recipe fills the model, data and Seq2SeqTrainingArguments dataclasses; comma
 
 from __future__ import annotations
 
+import training  # noqa: F401  # isort: skip  (first: hides a false bitsandbytes warning, see training/__init__.py)
+
 import json
 import logging
 import sys

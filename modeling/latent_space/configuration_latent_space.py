@@ -20,7 +20,8 @@ DEFAULT_DECODER = "gpt2"
 def _as_sub_config(value: PretrainedConfig | dict[str, Any] | None, default_model_type: str, role: str):
     """Turns a sub-config given as a config, a dict (from JSON) or None into a `PretrainedConfig`."""
     if value is None:
-        logger.info(f"No {role} config given: using the default {default_model_type} configuration.")
+        # Debug only: transformers also builds a default config internally (to diff a saved one against it).
+        logger.debug(f"No {role} config given: using the default {default_model_type} configuration.")
         return AutoConfig.for_model(default_model_type)
     if isinstance(value, PretrainedConfig):
         return value
