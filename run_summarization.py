@@ -19,7 +19,7 @@ from pathlib import Path
 
 import datasets
 import transformers
-from transformers import Seq2SeqTrainer, set_seed
+from transformers import set_seed
 
 from data_collators import DataCollatorForLatentPrefix
 from training.arguments import load_recipe, parse_args
@@ -34,6 +34,7 @@ from training.data import (
 )
 from training.evaluation import build_compute_metrics, decode_generated
 from training.feature_cache import attach_feature_cache
+from training.fixed_shapes import LengthGroupedSeq2SeqTrainer, compiled_graphs, configure_compile, sequence_lengths
 from training.hub import push_output_dir
 from training.model_card import write_model_card
 from training.model_setup import build_model_and_processor, count_parameters
@@ -92,6 +93,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         [data_args.text_column, data_args.summary_column],
         data_args.id_column,
     )
+    # Compiling with per-batch padding recompiles for every new length: refused here, before anything loads.
+    configure_compile(
+        training_args.torch_compile, data_args.source_buckets, data_args.target_buckets, data_args.compile_shapes
+    )
     checkpoint = find_checkpoint(training_args, data_args)
     set_seed(training_args.seed)
     model, processor = build_model_and_processor(model_args)
@@ -139,11 +144,21 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         processor.decoder_tokenizer,
         pad_to_multiple_of=data_args.pad_to_multiple_of,
         max_target_length=data_args.max_target_length,
+        source_buckets=data_args.source_buckets,
+        target_buckets=data_args.target_buckets,
     )
-    if data_args.use_feature_cache and "train" in tokenized:
+    cached = data_args.use_feature_cache and "train" in tokenized
+    if cached:
         tokenized["train"], collator = attach_feature_cache(model, tokenized["train"], collator, training_args)
+    train_lengths = None
+    if "train" in tokenized and training_args.train_sampling_strategy == "group_by_length":
+        # Grouped by what costs: the summary once the encoder's outputs are cached, else the dialogue.
+        by = "labels" if cached else "input_ids"
+        train_lengths = sequence_lengths(tokenized["train"], by)
+        logger.info(f"Training batches grouped by the length of their {'summaries' if cached else 'dialogues'}.")
 
-    trainer = Seq2SeqTrainer(
+    trainer = LengthGroupedSeq2SeqTrainer(
+        train_lengths=train_lengths,
         model=model,
         args=training_args,
         train_dataset=tokenized.get("train"),
@@ -156,7 +171,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     # -- train, evaluate, predict ----------------------------------------------------------------------------------
     metrics: dict[str, float] = {}
     if training_args.do_train:
+        graphs_before = compiled_graphs()
         result = trainer.train(resume_from_checkpoint=checkpoint)
+        if training_args.torch_compile:
+            result.metrics["train_compiled_graphs"] = compiled_graphs() - graphs_before
         trainer.save_model()
         trainer.log_metrics("train", result.metrics)
         trainer.save_metrics("train", result.metrics)
