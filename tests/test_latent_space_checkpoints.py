@@ -7,6 +7,7 @@ import logging
 import shutil
 
 import pytest
+from safetensors import safe_open
 
 import run_summarization
 from tests.test_recipes_and_scripts import backbones, tiny_recipe  # noqa: F401  (backbones is a fixture)
@@ -21,19 +22,36 @@ def kill_during_save(complete, partial) -> None:
         (partial / name).unlink(missing_ok=True)
 
 
-def test_a_run_killed_mid_save_resumes_from_the_last_complete_checkpoint_and_finishes(tmp_path, backbones, caplog):  # noqa: F811
-    recipe = tiny_recipe(tmp_path, backbones, do_eval=False)
-    run_summarization.main([str(recipe), "--max_steps", "2"])
+def test_a_run_killed_mid_save_resumes_from_the_last_complete_checkpoint_and_ends_as_an_uninterrupted_run(
+    tmp_path,
+    backbones,  # noqa: F811
+    caplog,
+):
+    uninterrupted = tmp_path / "uninterrupted"
+    run_summarization.main([str(tiny_recipe(tmp_path, backbones, do_eval=False, output_dir=str(uninterrupted)))])
+    # Checkpoints are lean: the frozen backbones are referenced, not stored.
+    with safe_open(str(uninterrupted / "checkpoint-2" / "model.safetensors"), "pt") as handle:
+        assert not any(key.startswith(("encoder.", "decoder.")) for key in handle.keys())
+
+    # The same run, killed by `kill -9` while it wrote checkpoint-4 (after a complete checkpoint-2).
     run = tmp_path / "run"
-    kill_during_save(run / "checkpoint-2", run / "checkpoint-4")
+    recipe = tiny_recipe(tmp_path, backbones, do_eval=False, output_dir=str(run))
+    run.mkdir()
+    shutil.copytree(uninterrupted / "checkpoint-2", run / "checkpoint-2")
+    kill_during_save(uninterrupted / "checkpoint-4", run / "checkpoint-4")
     assert "temporary file" in checkpoint_problem(run / "checkpoint-4")
 
     with caplog.at_level(logging.WARNING, logger="training.checkpoints"):
-        run_summarization.main([str(recipe), "--max_steps", "4"])  # the same command a user re-runs
+        run_summarization.main([str(recipe)])  # the same command a user re-runs
     assert "Skipping" in caplog.text and "checkpoint-4" in caplog.text and "model.safetensors.tmp8f2c1a" in caplog.text
-    state = json.loads((run / "trainer_state.json").read_text())
-    assert state["global_step"] == 4
-    assert [entry["step"] for entry in state["log_history"] if "loss" in entry] == [1, 2, 3, 4]
+    logs = {}
+    for folder in (run, uninterrupted):
+        state = json.loads((folder / "trainer_state.json").read_text())
+        logs[folder.name] = [entry for entry in state["log_history"] if "loss" in entry]
+    assert [entry["step"] for entry in logs["run"]] == [1, 2, 3, 4]
+    for resumed, straight in zip(logs["run"], logs["uninterrupted"], strict=True):
+        for key in ("loss", "grad_norm", "learning_rate"):
+            assert resumed[key] == pytest.approx(straight[key], rel=1e-5), (resumed["step"], key)
     assert checkpoint_problem(run / "checkpoint-4") is None  # written again, whole
     assert (run / "incomplete-checkpoint-4" / "model.safetensors.tmp8f2c1a").is_file()  # kept aside, not deleted
 

@@ -89,6 +89,13 @@ class ModelArguments:
     decoder_lora: str | None = field(
         default=None, metadata={"help": "peft LoraConfig arguments for the decoder, as a mapping (YAML) or JSON."}
     )
+    save_backbones: bool = field(
+        default=False,
+        metadata={
+            "help": "Store the frozen backbones in every checkpoint (self-contained, larger). By default checkpoints "
+            "hold the heads and LoRA adapters, and reference the backbones by name or path plus a hash of their weights."
+        },
+    )
     backbone_dtype: str | None = field(
         default=None, metadata={"help": "dtype the backbones load in: float32 | float16 | bfloat16 (heads stay fp32)."}
     )
