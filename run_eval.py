@@ -59,6 +59,10 @@ class EvalArguments:
     no_repeat_ngram_size: int | None = field(
         default=None, metadata={"help": "Forbid repeating n-grams of this size (model default)."}
     )
+    cache_implementation: str | None = field(
+        default=None,
+        metadata={"help": "static: a fixed-size KV cache, with which generate compiles the decoding step on a GPU."},
+    )
     output_dir: str | None = field(default=None, metadata={"help": "Where results go (default: the model folder)."})
     device: str | None = field(default=None, metadata={"help": "cpu, cuda, cuda:1 ... (default: cuda if available)."})
     fp16: bool = field(default=False, metadata={"help": "Run the model in float16 (GPU)."})
@@ -77,6 +81,7 @@ class EvalArguments:
             "top_k",
             "repetition_penalty",
             "no_repeat_ngram_size",
+            "cache_implementation",
         )
         kwargs = {name: getattr(self, name) for name in names if getattr(self, name) is not None}
         if self.do_sample:
