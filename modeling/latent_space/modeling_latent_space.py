@@ -462,7 +462,7 @@ class LatentSpaceForConditionalGeneration(LatentSpacePreTrainedModel, Generation
         """
         config = kwargs.pop("config", None)
         if not isinstance(config, PretrainedConfig):
-            config_options = {k: kwargs[k] for k in (*_HUB_OPTIONS, "subfolder", "trust_remote_code") if k in kwargs}
+            config_options = {k: kwargs[k] for k in (*_HUB_OPTIONS, "subfolder") if k in kwargs}
             config = cls.config_class.from_pretrained(config or pretrained_model_name_or_path, **config_options)
         referenced = {} if config.save_backbones else dict(config.backbone_weights or {})
         if referenced and kwargs.get("quantization_config") is not None:
