@@ -65,14 +65,13 @@ def time_calls(fn, device: torch.device, warmup: int, repeats: int) -> tuple[lis
     return times, out
 
 
-def bench_device(args, device: torch.device) -> list[dict]:
+def bench_device(args, device: torch.device):
+    """Yields the rows of each (batch size, cache) setting as soon as it is timed, so a time limit keeps the rest."""
     dtype = torch.float16 if device.type == "cuda" else torch.float32
     model = build_model(args.encoder, args.decoder, device, dtype)
-    rows = []
     for batch_size in (int(b) for b in args.batch_sizes.split(",")):
         for cache in args.cache_implementations.split(","):
-            rows.extend(bench_setting(args, model, device, dtype, batch_size, cache))
-    return rows
+            yield bench_setting(args, model, device, dtype, batch_size, cache)
 
 
 def bench_setting(args, model, device: torch.device, dtype, batch_size: int, cache: str) -> list[dict]:
@@ -179,10 +178,11 @@ def main() -> None:
         if name == "cuda" and not torch.cuda.is_available():
             print("CUDA is not available: skipping the GPU rows.")
             continue
-        rows.extend(bench_device(args, torch.device(name)))
-        if args.output:
-            Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.output).write_text(json.dumps({"meta": meta, "results": rows}, indent=1) + "\n")
+        for setting_rows in bench_device(args, torch.device(name)):
+            rows.extend(setting_rows)
+            if args.output:
+                Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+                Path(args.output).write_text(json.dumps({"meta": meta, "results": rows}, indent=1) + "\n")
 
     print(
         f"\n{'device':>6} {'batch':>5} {'cache':8} {'path':26} {'latency ms':>11} {'summaries/s':>12} {'new tok/s':>10} "
