@@ -10,6 +10,8 @@ share of summaries whose first named person speaks in the dialogue, speaker reca
 
 from __future__ import annotations
 
+import training  # noqa: F401  # isort: skip  (first: hides a false bitsandbytes warning, see training/__init__.py)
+
 import json
 import logging
 import sys
@@ -26,7 +28,7 @@ from metrics import ROUGE_KEYS
 from metrics.speakers import speaker_scores
 from modeling import LatentSpaceProcessor
 from training.arguments import parse_args
-from training.data import check_columns, drop_empty_dialogues, load_raw_splits, select_rows
+from training.data import check_columns, check_data_files, drop_empty_dialogues, load_raw_splits, select_rows
 from training.evaluation import rouge_scores
 
 logger = logging.getLogger(__name__)
@@ -58,6 +60,10 @@ class EvalArguments:
     no_repeat_ngram_size: int | None = field(
         default=None, metadata={"help": "Forbid repeating n-grams of this size (model default)."}
     )
+    cache_implementation: str | None = field(
+        default=None,
+        metadata={"help": "static: a fixed-size KV cache, with which generate compiles the decoding step on a GPU."},
+    )
     output_dir: str | None = field(default=None, metadata={"help": "Where results go (default: the model folder)."})
     device: str | None = field(default=None, metadata={"help": "cpu, cuda, cuda:1 ... (default: cuda if available)."})
     fp16: bool = field(default=False, metadata={"help": "Run the model in float16 (GPU)."})
@@ -76,6 +82,7 @@ class EvalArguments:
             "top_k",
             "repetition_penalty",
             "no_repeat_ngram_size",
+            "cache_implementation",
         )
         kwargs = {name: getattr(self, name) for name in names if getattr(self, name) is not None}
         if self.do_sample:
@@ -102,6 +109,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     set_seed(args.seed)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
 
+    columns = [args.text_column, args.summary_column]
+    # Checked before the model loads: a broken line fails in seconds and says where.
+    check_data_files({split: files.get(split)}, columns, args.id_column)
     check_checkpoint(args.model_name_or_path)
     model = (
         AutoModelForSeq2SeqLM.from_pretrained(args.model_name_or_path, dtype=torch.float16 if args.fp16 else None)
@@ -116,8 +126,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     raw = load_raw_splits(args.dataset_name, args.dataset_config_name, files, splits=(split,))
     if split not in raw:
         raise ValueError(f"The data has no {split!r} split; it has {list(raw)}.")
-    columns = [args.text_column, args.summary_column] + ([args.id_column] if args.id_column else [])
-    check_columns(raw[split], split, columns)
+    check_columns(raw[split], split, columns + ([args.id_column] if args.id_column else []))
     dataset = drop_empty_dialogues(select_rows(raw[split], args.max_samples), args.text_column, split)
 
     predictions: list[str] = []

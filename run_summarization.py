@@ -10,6 +10,8 @@ The recipe fills the model, data and Seq2SeqTrainingArguments dataclasses; comma
 
 from __future__ import annotations
 
+import training  # noqa: F401  # isort: skip  (first: hides a false bitsandbytes warning, see training/__init__.py)
+
 import json
 import logging
 import sys
@@ -17,15 +19,23 @@ from pathlib import Path
 
 import datasets
 import transformers
-from transformers import Seq2SeqTrainer, set_seed
-from transformers.trainer_utils import get_last_checkpoint
+from transformers import set_seed
 
 from data_collators import DataCollatorForLatentPrefix
 from training.arguments import load_recipe, parse_args
 from training.callbacks import TimeBudgetCallback
-from training.data import check_columns, drop_empty_dialogues, load_raw_splits, select_rows, tokenize_split
+from training.checkpoints import check_resumable, last_complete_checkpoint
+from training.data import (
+    check_columns,
+    check_data_files,
+    drop_empty_dialogues,
+    load_raw_splits,
+    select_rows,
+    tokenize_split,
+)
 from training.evaluation import build_compute_metrics, decode_generated
 from training.feature_cache import attach_feature_cache
+from training.fixed_shapes import LengthGroupedSeq2SeqTrainer, compiled_graphs, configure_compile, sequence_lengths
 from training.hub import push_output_dir
 from training.model_card import write_model_card
 from training.model_setup import build_model_and_processor, count_parameters
@@ -47,15 +57,20 @@ def setup_logging(training_args) -> None:
 
 
 def find_checkpoint(training_args, data_args) -> str | None:
-    """An explicit --resume_from_checkpoint wins; otherwise a run killed earlier in output_dir resumes."""
+    """
+    An explicit --resume_from_checkpoint wins; otherwise a run killed earlier in output_dir resumes from its last
+    complete checkpoint (one cut short by a crash during the save is skipped, named in the log and moved aside).
+    """
+    need_optimizer = not training_args.save_only_model
     if training_args.resume_from_checkpoint is not None:
-        if not Path(training_args.resume_from_checkpoint).is_dir():
-            raise FileNotFoundError(f"--resume_from_checkpoint {training_args.resume_from_checkpoint} does not exist.")
+        check_resumable(training_args.resume_from_checkpoint, need_optimizer)
         return training_args.resume_from_checkpoint
     output_dir = Path(training_args.output_dir)
     if not training_args.do_train or data_args.overwrite_output_dir or not output_dir.is_dir():
         return None
-    last = get_last_checkpoint(str(output_dir))
+    # The main process looks (and moves incomplete folders aside) first; the others then see the same folders.
+    with training_args.main_process_first(desc="finding the last complete checkpoint"):
+        last = last_complete_checkpoint(output_dir, need_optimizer, move_incomplete=training_args.should_save)
     if last is not None:
         logger.info(f"Resuming from {last} (pass --overwrite_output_dir true to start over).")
     return last
@@ -71,6 +86,18 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     push_to_hub = training_args.push_to_hub
     training_args.push_to_hub = False  # pushed at the end, with the model card, and without failing at start offline
 
+    # Local files are read once before any backbone loads, so a broken line fails in seconds and says where.
+    wanted = {"train": training_args.do_train, "validation": training_args.do_eval, "test": training_args.do_predict}
+    data_files = {"train": data_args.train_file, "validation": data_args.validation_file, "test": data_args.test_file}
+    check_data_files(
+        {split: files for split, files in data_files.items() if wanted[split]},
+        [data_args.text_column, data_args.summary_column],
+        data_args.id_column,
+    )
+    # Compiling with per-batch padding recompiles for every new length: refused here, before anything loads.
+    configure_compile(
+        training_args.torch_compile, data_args.source_buckets, data_args.target_buckets, data_args.compile_shapes
+    )
     checkpoint = find_checkpoint(training_args, data_args)
     set_seed(training_args.seed)
     model, processor = build_model_and_processor(model_args)
@@ -80,11 +107,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     logger.info(f"Trainable parameters: {trainable:,} of {total:,} ({100 * trainable / total:.2f}%)")
 
     # -- data --------------------------------------------------------------------------------------------------------
-    wanted = {"train": training_args.do_train, "validation": training_args.do_eval, "test": training_args.do_predict}
     raw = load_raw_splits(
         data_args.dataset_name,
         data_args.dataset_config_name,
-        {"train": data_args.train_file, "validation": data_args.validation_file, "test": data_args.test_file},
+        data_files,
         splits=tuple(split for split, needed in wanted.items() if needed),
     )
     limits = {"train": data_args.max_train_samples, "validation": data_args.max_eval_samples}
@@ -119,11 +145,21 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         processor.decoder_tokenizer,
         pad_to_multiple_of=data_args.pad_to_multiple_of,
         max_target_length=data_args.max_target_length,
+        source_buckets=data_args.source_buckets,
+        target_buckets=data_args.target_buckets,
     )
-    if data_args.use_feature_cache and "train" in tokenized:
+    cached = data_args.use_feature_cache and "train" in tokenized
+    if cached:
         tokenized["train"], collator = attach_feature_cache(model, tokenized["train"], collator, training_args)
+    train_lengths = None
+    if "train" in tokenized and training_args.train_sampling_strategy == "group_by_length":
+        # Grouped by what costs: the summary once the encoder's outputs are cached, else the dialogue.
+        by = "labels" if cached else "input_ids"
+        train_lengths = sequence_lengths(tokenized["train"], by)
+        logger.info(f"Training batches grouped by the length of their {'summaries' if cached else 'dialogues'}.")
 
-    trainer = Seq2SeqTrainer(
+    trainer = LengthGroupedSeq2SeqTrainer(
+        train_lengths=train_lengths,
         model=model,
         args=training_args,
         train_dataset=tokenized.get("train"),
@@ -137,7 +173,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     # -- train, evaluate, predict ----------------------------------------------------------------------------------
     metrics: dict[str, float] = {}
     if training_args.do_train:
+        graphs_before = compiled_graphs()
         result = trainer.train(resume_from_checkpoint=checkpoint)
+        if training_args.torch_compile:
+            result.metrics["train_compiled_graphs"] = compiled_graphs() - graphs_before
         trainer.save_model()
         trainer.log_metrics("train", result.metrics)
         trainer.save_metrics("train", result.metrics)

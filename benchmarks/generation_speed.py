@@ -10,7 +10,11 @@ tokens each, greedy) written three ways with the same random-weight GPT-2 small 
 `min_new_tokens` = `max_new_tokens`, so every row writes exactly the same number of tokens. GPU rows run the model
 in fp16, CPU rows in fp32. Latency is the median of `--repeats` timed batches after `--warmup` untimed ones.
 
+`--batch_sizes 32,256` times each batch size; `--cache_implementations dynamic,static` also times transformers' static
+KV cache, with which `generate` compiles the decoding step on a GPU (the compilation falls in the warm-up batches).
+
     python benchmarks/generation_speed.py --devices cuda,cpu --output benchmarks/results/generation_speed.json
+    python benchmarks/generation_speed.py --devices cuda --batch_sizes 32,256 --cache_implementations dynamic,static
     python benchmarks/generation_speed.py --tiny --devices cpu --repeats 1 --warmup 1    # dry run
 """
 
@@ -61,16 +65,25 @@ def time_calls(fn, device: torch.device, warmup: int, repeats: int) -> tuple[lis
     return times, out
 
 
-def bench_device(args, device: torch.device) -> list[dict]:
+def bench_device(args, device: torch.device):
+    """Yields the rows of each (batch size, cache) setting as soon as it is timed, so a time limit keeps the rest."""
     dtype = torch.float16 if device.type == "cuda" else torch.float32
     model = build_model(args.encoder, args.decoder, device, dtype)
+    for batch_size in (int(b) for b in args.batch_sizes.split(",")):
+        for cache in args.cache_implementations.split(","):
+            yield bench_setting(args, model, device, dtype, batch_size, cache)
+
+
+def bench_setting(args, model, device: torch.device, dtype, batch_size: int, cache: str) -> list[dict]:
     enc_vocab, dec_vocab = model.config.encoder.vocab_size, model.config.decoder.vocab_size
     generator = torch.Generator().manual_seed(0)
-    shape = (args.batch_size, args.source_length)
+    shape = (batch_size, args.source_length)
     enc_ids = torch.randint(5, enc_vocab, shape, generator=generator).to(device)
     dec_ids = torch.randint(5, dec_vocab, shape, generator=generator).to(device)
     mask = torch.ones(shape, dtype=torch.long, device=device)
     lengths = {"max_new_tokens": args.new_tokens, "min_new_tokens": args.new_tokens}
+    if cache != "dynamic":
+        lengths["cache_implementation"] = cache
     with torch.no_grad():
         latent = model.reason(model.encode(enc_ids, mask))
     eos = model.config.eos_token_id
@@ -86,6 +99,8 @@ def bench_device(args, device: torch.device) -> list[dict]:
     repeats = args.repeats if device.type == "cuda" else args.cpu_repeats
     rows = []
     for name, fn in paths.items():
+        if args.paths and name not in args.paths.split(","):
+            continue
         if device.type == "cuda":
             torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats()
@@ -99,21 +114,23 @@ def bench_device(args, device: torch.device) -> list[dict]:
             "device_type": device.type,
             "threads": torch.get_num_threads(),
             "dtype": str(dtype).replace("torch.", ""),
-            "batch_size": args.batch_size,
+            "batch_size": batch_size,
+            "cache_implementation": cache,
             "source_length": args.source_length,
             "new_tokens": int(new_tokens),
             "prompt_length": args.source_length if name == "token space" else model.config.prefix_len + 1,
             "latency_s_median": round(median, 4),
             "latency_s_min": round(min(times), 4),
             "latency_s_max": round(max(times), 4),
-            "summaries_per_s": round(args.batch_size / median, 1),
-            "new_tokens_per_s": round(args.batch_size * new_tokens / median, 1),
+            "summaries_per_s": round(batch_size / median, 1),
+            "new_tokens_per_s": round(batch_size * new_tokens / median, 1),
             "repeats": repeats,
         }
         if device.type == "cuda":
             row["peak_mem_gib"] = round(torch.cuda.max_memory_allocated(device) / GIB, 3)
         print(
-            f"{row['device_type']:>4} {name:26} {row['latency_s_median'] * 1000:9.1f} ms {row['summaries_per_s']:9.1f}"
+            f"{row['device_type']:>4} b{batch_size:<4} {cache:8} {name:26} {row['latency_s_median'] * 1000:9.1f} ms "
+            f"{row['summaries_per_s']:9.1f}"
             f" summaries/s  ({new_tokens} new tokens, {repeats} repeats)",
             flush=True,
         )
@@ -128,7 +145,13 @@ def main() -> None:
     )
     parser.add_argument("--encoder", default="modernbert-base")
     parser.add_argument("--decoder", default="gpt2")
-    parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument("--batch_sizes", default="32", help="Comma-separated batch sizes, e.g. 32,256.")
+    parser.add_argument(
+        "--cache_implementations",
+        default="dynamic",
+        help="dynamic (the default KV cache) and/or static, comma-separated.",
+    )
+    parser.add_argument("--paths", default=None, help="Only these paths (comma-separated names), e.g. 'token space'.")
     parser.add_argument("--source_length", type=int, default=256)
     parser.add_argument("--new_tokens", type=int, default=64)
     parser.add_argument("--warmup", type=int, default=2, help="Untimed batches first, on GPU.")
@@ -155,15 +178,20 @@ def main() -> None:
         if name == "cuda" and not torch.cuda.is_available():
             print("CUDA is not available: skipping the GPU rows.")
             continue
-        rows.extend(bench_device(args, torch.device(name)))
-        if args.output:
-            Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.output).write_text(json.dumps({"meta": meta, "results": rows}, indent=1) + "\n")
+        for setting_rows in bench_device(args, torch.device(name)):
+            rows.extend(setting_rows)
+            if args.output:
+                Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+                Path(args.output).write_text(json.dumps({"meta": meta, "results": rows}, indent=1) + "\n")
 
-    print(f"\n{'device':>6} {'path':26} {'latency ms':>11} {'summaries/s':>12} {'new tok/s':>10} {'threads':>7}")
+    print(
+        f"\n{'device':>6} {'batch':>5} {'cache':8} {'path':26} {'latency ms':>11} {'summaries/s':>12} {'new tok/s':>10} "
+        f"{'threads':>7}"
+    )
     for row in rows:
         print(
-            f"{row['device_type']:>6} {row['path']:26} {row['latency_s_median'] * 1000:11.1f} "
+            f"{row['device_type']:>6} {row['batch_size']:5d} {row['cache_implementation']:8} {row['path']:26} "
+            f"{row['latency_s_median'] * 1000:11.1f} "
             f"{row['summaries_per_s']:12.1f} {row['new_tokens_per_s']:10.1f} {row['threads']:7d}"
         )
 

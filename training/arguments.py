@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 from transformers import HfArgumentParser, Seq2SeqTrainingArguments
 
+from data_collators.data_collator_latent_prefix import check_buckets
 from modeling.latent_space.configuration_latent_space import DEFAULT_DECODER, DEFAULT_ENCODER
 
 
@@ -88,6 +89,13 @@ class ModelArguments:
     decoder_lora: str | None = field(
         default=None, metadata={"help": "peft LoraConfig arguments for the decoder, as a mapping (YAML) or JSON."}
     )
+    save_backbones: bool = field(
+        default=False,
+        metadata={
+            "help": "Store the frozen backbones in every checkpoint (self-contained, larger). By default checkpoints "
+            "hold the heads and LoRA adapters, and reference the backbones by name or path plus a hash of their weights."
+        },
+    )
     backbone_dtype: str | None = field(
         default=None, metadata={"help": "dtype the backbones load in: float32 | float16 | bfloat16 (heads stay fp32)."}
     )
@@ -109,6 +117,9 @@ class ModelArguments:
             raise ValueError(
                 f"`backbone_dtype` must be float32, float16, bfloat16 or auto, got {self.backbone_dtype!r}."
             )
+
+
+COMPILE_SHAPES = ("static", "dynamic", "automatic")
 
 
 @dataclass
@@ -134,6 +145,24 @@ class DataTrainingArguments:
     max_predict_samples: int | None = field(default=None, metadata={"help": "Use only this many test rows."})
     preprocessing_num_workers: int | None = field(default=None, metadata={"help": "Processes for tokenization."})
     pad_to_multiple_of: int | None = field(default=8, metadata={"help": "Pad batch lengths to a multiple of this."})
+    source_buckets: list[int] | None = field(
+        default=None,
+        metadata={
+            "help": "Pad dialogues to the smallest of these lengths that fits (e.g. 64 128 256; the largest at least "
+            "max_source_length): few shapes, so --torch_compile compiles once per bucket. Overrides pad_to_multiple_of."
+        },
+    )
+    target_buckets: list[int] | None = field(
+        default=None,
+        metadata={"help": "The same for summaries (e.g. 16 32 64; the largest at least max_target_length)."},
+    )
+    compile_shapes: str = field(
+        default="static",
+        metadata={
+            "help": "With --torch_compile: static compiles each bucket shape once, dynamic one graph with symbolic "
+            "lengths (needed without buckets), automatic dynamo's own choice. Beyond the shapes allowed it fails loudly."
+        },
+    )
     use_feature_cache: bool = field(
         default=False,
         metadata={
@@ -162,6 +191,18 @@ class DataTrainingArguments:
                     raise FileNotFoundError(f"`{name}` {path} does not exist.")
         if self.max_source_length < 2 or self.max_target_length < 2:
             raise ValueError("`max_source_length` and `max_target_length` must be at least 2.")
+        if self.compile_shapes not in COMPILE_SHAPES:
+            raise ValueError(
+                f"`compile_shapes` must be one of {', '.join(COMPILE_SHAPES)}, got {self.compile_shapes!r}."
+            )
+        for name, longest in (("source_buckets", self.max_source_length), ("target_buckets", self.max_target_length)):
+            buckets = getattr(self, name)
+            check_buckets(buckets, name)
+            if buckets and buckets[-1] < longest:
+                raise ValueError(
+                    f"The largest of `{name}` ({buckets[-1]}) must hold the longest row ({longest} tokens, "
+                    f"`max_{name.split('_')[0]}_length`)."
+                )
 
 
 def _as_mapping(value: Any, name: str) -> dict | None:

@@ -18,6 +18,7 @@ from torch.utils.data import Dataset as TorchDataset
 from tqdm.auto import tqdm
 
 from data_collators import DataCollatorForLatentPrefix
+from data_collators.data_collator_latent_prefix import bucket_length
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +42,8 @@ class DataCollatorWithEncoderCache:
     cached states (evaluation) go to the wrapped collator unchanged."""
 
     collator: DataCollatorForLatentPrefix
+    # Token states (attention pooling) vary in length and take the collator's source buckets; pooled vectors do not.
+    bucket_states: bool = False
 
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         if not all("encoder_hidden_states" in f for f in features):
@@ -48,6 +51,8 @@ class DataCollatorWithEncoderCache:
         batch = self.collator([{k: v for k, v in f.items() if k != "encoder_hidden_states"} for f in features])
         states = [f["encoder_hidden_states"] for f in features]
         length = max(s.shape[0] for s in states)
+        if self.bucket_states:
+            length = bucket_length(length, self.collator.source_buckets, what="dialogue")
         padded = states[0].new_zeros((len(states), length, states[0].shape[-1]))
         mask = torch.zeros((len(states), length), dtype=torch.long)
         for row, s in enumerate(states):
@@ -107,4 +112,6 @@ def attach_feature_cache(model, dataset, collator: DataCollatorForLatentPrefix, 
         f"Cached encoder outputs for {len(states)} training examples "
         f"({sum(s.numel() for s in states) * states[0].element_size() / 2**20:.1f} MiB)."
     )
-    return CachedEncoderDataset(dataset, states), DataCollatorWithEncoderCache(collator)
+    return CachedEncoderDataset(dataset, states), DataCollatorWithEncoderCache(
+        collator, bucket_states=model.config.pooling == "attention"
+    )

@@ -131,6 +131,8 @@ def build_model_and_processor(
         check_backbones_match(args)
         model = AutoModelForSeq2SeqLM.from_pretrained(args.model_name_or_path, **loading_kwargs(args))
         processor = LatentSpaceProcessor.from_pretrained(args.model_name_or_path)
+        if args.save_backbones:
+            model.keep_backbones_in_checkpoints(True)
     else:
         head_kwargs = {name: getattr(args, name) for name in HEAD_FIELDS if getattr(args, name) is not None}
         processor = LatentSpaceProcessor.from_encoder_decoder_pretrained(
@@ -143,7 +145,11 @@ def build_model_and_processor(
             f"with {head_kwargs}"
         )
         model = LatentSpaceForConditionalGeneration.from_encoder_decoder_pretrained(
-            args.encoder_name_or_path, args.decoder_name_or_path, **head_kwargs, **loading_kwargs(args)
+            args.encoder_name_or_path,
+            args.decoder_name_or_path,
+            save_backbones=args.save_backbones,
+            **head_kwargs,
+            **loading_kwargs(args),
         )
     model.generation_config.max_new_tokens = args.max_new_tokens
     if args.repetition_penalty is not None:

@@ -20,7 +20,8 @@ DEFAULT_DECODER = "gpt2"
 def _as_sub_config(value: PretrainedConfig | dict[str, Any] | None, default_model_type: str, role: str):
     """Turns a sub-config given as a config, a dict (from JSON) or None into a `PretrainedConfig`."""
     if value is None:
-        logger.info(f"No {role} config given: using the default {default_model_type} configuration.")
+        # Debug only: transformers also builds a default config internally (to diff a saved one against it).
+        logger.debug(f"No {role} config given: using the default {default_model_type} configuration.")
         return AutoConfig.for_model(default_model_type)
     if isinstance(value, PretrainedConfig):
         return value
@@ -129,6 +130,15 @@ class LatentSpaceConfig(PretrainedConfig):
             standard deviation `1 / sqrt(in_features)`, so an input's signal keeps its scale through the chain of
             layers; `"normal"` uses `initializer_range` (transformers' default), which shrinks it ~3x a layer, so the
             fresh soft prompt hardly depends on the dialogue (BENCHMARKS.md compares the two on real data).
+        backbone_weights (`dict`, *optional*):
+            Where the weights of each frozen backbone come from, `{"encoder": {"name_or_path": ..., "sha256": ...},
+            "decoder": {...}}`, set when the model is built from pretrained backbones. Those weights are then left out
+            of saved checkpoints (only the heads and LoRA adapters are stored, as PEFT adapters are) and loaded from
+            `name_or_path` at `from_pretrained`, after checking the SHA-256 of its weight files. `None` (a model built
+            from a config, quantized backbones) stores everything.
+        save_backbones (`bool`, *optional*, defaults to `False`):
+            Store the frozen backbones' weights in every checkpoint anyway: a self-contained folder that needs no
+            backbone beside it (larger: both backbones instead of the heads alone).
         initializer_range (`float`, *optional*, defaults to 0.02):
             Standard deviation of the normal initialisation of the other head weights (and of all of them with
             `head_init="normal"`).
@@ -176,6 +186,8 @@ class LatentSpaceConfig(PretrainedConfig):
     encoder_lora: dict | None = None
     decoder_lora: dict | None = None
     head_init: str = "fan_in"
+    backbone_weights: dict | None = None
+    save_backbones: bool = False
     initializer_range: float = 0.02
     is_encoder_decoder: bool = True
     tie_word_embeddings: bool = False

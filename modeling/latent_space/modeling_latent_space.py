@@ -13,9 +13,13 @@ The backbones are ordinary `AutoModel` / `AutoModelForCausalLM` instances; only 
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
+import logging as std_logging
 import math
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -31,7 +35,7 @@ from transformers import (
 from transformers import initialization as init
 from transformers.modeling_outputs import ModelOutput
 from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING, MODEL_MAPPING
-from transformers.utils import logging
+from transformers.utils import cached_file, logging
 
 from .configuration_latent_space import LatentSpaceConfig
 
@@ -323,6 +327,81 @@ class LatentSpacePreTrainedModel(PreTrainedModel):
         return any(layer is module for head in heads if head is not None for module in head.modules())
 
 
+# ----------------------------------------------------------------------------------------------------------------------
+# Lean checkpoints: a frozen backbone is referenced by name or path and a hash of its weight files, not stored
+# ----------------------------------------------------------------------------------------------------------------------
+
+# Options of `from_pretrained` that say where files come from, passed on when a backbone's files are looked up.
+_HUB_OPTIONS = ("revision", "cache_dir", "token", "local_files_only", "force_download", "proxies")
+_SHA256_CACHE: dict[tuple[str, int, int], str] = {}
+
+
+def _backbone_weight_files(name_or_path: str, **hub_options) -> list[Path]:
+    """The weight files of a backbone folder or Hub repository (one file, or the shards of an index)."""
+    folder = Path(name_or_path)
+    if folder.is_dir():
+        for pattern in ("*.safetensors", "pytorch_model*.bin"):
+            files = sorted(path for path in folder.glob(pattern) if not path.name.startswith("adapter_"))
+            if files:
+                return files
+        raise FileNotFoundError(f"{name_or_path} holds no weight files (*.safetensors or pytorch_model*.bin).")
+    for single, index in (
+        ("model.safetensors", "model.safetensors.index.json"),
+        ("pytorch_model.bin", "pytorch_model.bin.index.json"),
+    ):
+        found = cached_file(name_or_path, single, _raise_exceptions_for_missing_entries=False, **hub_options)
+        if found:
+            return [Path(found)]
+        found = cached_file(name_or_path, index, _raise_exceptions_for_missing_entries=False, **hub_options)
+        if found:
+            shards = sorted(set(json.loads(Path(found).read_text())["weight_map"].values()))
+            return [Path(cached_file(name_or_path, shard, **hub_options)) for shard in shards]
+    raise FileNotFoundError(f"No weight files found for {name_or_path}.")
+
+
+def _files_sha256(files: list[Path]) -> str:
+    """SHA-256 over the files' names and bytes, remembered per (path, size, mtime) within the process."""
+    key = tuple((str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in files)
+    if key not in _SHA256_CACHE:
+        digest = hashlib.sha256()
+        for path in files:
+            digest.update(path.name.encode())
+            with path.open("rb") as handle:
+                for chunk in iter(lambda handle=handle: handle.read(1 << 24), b""):
+                    digest.update(chunk)
+        _SHA256_CACHE[key] = digest.hexdigest()
+    return _SHA256_CACHE[key]
+
+
+def _weight_reference(name_or_path: str, hub_options: dict) -> dict[str, str]:
+    """What a lean checkpoint records about a backbone: where its weights load from, and their hash."""
+    local = Path(name_or_path).is_dir()
+    reference = {
+        # Local folders by absolute path, so the checkpoint loads from any working directory.
+        "name_or_path": str(Path(name_or_path).resolve()) if local else str(name_or_path),
+        "sha256": _files_sha256(_backbone_weight_files(name_or_path, **hub_options)),
+    }
+    if not local and hub_options.get("revision"):
+        reference["revision"] = hub_options["revision"]
+    return reference
+
+
+class _DropTiedWeightsWarning(std_logging.Filter):
+    """Hides transformers' "checkpoint seem corrupted" note about tied weights of backbones loaded afterwards."""
+
+    def __init__(self, backbones: tuple[str, ...]):
+        super().__init__()
+        self.prefixes = tuple(f" {name}." for name in backbones)
+
+    def filter(self, record: std_logging.LogRecord) -> bool:
+        message = str(record.msg)
+        return not (message.startswith("This checkpoint seem corrupted") and any(p in message for p in self.prefixes))
+
+
+def _is_quantized(model: PreTrainedModel) -> bool:
+    return getattr(model, "hf_quantizer", None) is not None or bool(getattr(model, "is_quantized", False))
+
+
 def _check_backbone_kinds(config: LatentSpaceConfig) -> None:
     """The encoder must load with AutoModel and the decoder with AutoModelForCausalLM; say so in plain words."""
     if type(config.encoder) not in MODEL_MAPPING:
@@ -383,6 +462,7 @@ class LatentSpaceForConditionalGeneration(LatentSpacePreTrainedModel, Generation
             self.pooler.match_scale(encoder_embedding)
         self._freeze_backbones()
         self._add_lora_adapters()
+        self._leave_out_referenced_backbones()
         self.generation_config = self._default_generation_config()
         self.train(self.training)  # puts frozen backbones in eval mode from the start
 
@@ -396,14 +476,94 @@ class LatentSpaceForConditionalGeneration(LatentSpacePreTrainedModel, Generation
                     param.requires_grad_("lora_" in param_name and param.is_floating_point())
 
     @classmethod
-    def from_pretrained(cls, *args, **kwargs):
-        """Loads a checkpoint; loading makes fresh (trainable) parameters, so the backbones are frozen again."""
-        model = super().from_pretrained(*args, **kwargs)
-        if isinstance(model, tuple):  # output_loading_info=True
-            model[0]._freeze_backbones()
-        else:
-            model._freeze_backbones()
+    def from_pretrained(
+        cls, pretrained_model_name_or_path, *args, backbone_paths: dict[str, str] | None = None, **kwargs
+    ):
+        """
+        Loads a checkpoint; loading makes fresh (trainable) parameters, so the backbones are frozen again.
+
+        A lean checkpoint (see `LatentSpaceConfig.backbone_weights`) holds the heads and LoRA adapters only: its frozen
+        backbones' weights load from where it says, after their hash is checked. `backbone_paths` (e.g.
+        `{"decoder": "/models/gpt2"}`) points a backbone to another copy of the same weights.
+        """
+        config = kwargs.pop("config", None)
+        if not isinstance(config, PretrainedConfig):
+            config_options = {k: kwargs[k] for k in (*_HUB_OPTIONS, "subfolder") if k in kwargs}
+            config = cls.config_class.from_pretrained(config or pretrained_model_name_or_path, **config_options)
+        referenced = {} if config.save_backbones else dict(config.backbone_weights or {})
+        if referenced and kwargs.get("quantization_config") is not None:
+            raise ValueError(
+                "This checkpoint references its backbones instead of storing them, and they cannot be loaded into "
+                "quantized layers afterwards: load it without quantization_config."
+            )
+        # The referenced backbones' weights are not in the checkpoint (their LoRA adapters are): not "missing".
+        ignore = cls._keys_to_ignore_on_load_missing
+        cls._keys_to_ignore_on_load_missing = [*(ignore or []), *(rf"^{name}\.(?!.*lora_)" for name in referenced)]
+        # Nor are their tied embeddings "corrupted" when absent: say nothing about those either.
+        quiet = _DropTiedWeightsWarning(tuple(referenced))
+        loading_logger = logging.get_logger("transformers.modeling_utils")
+        loading_logger.addFilter(quiet)
+        try:
+            model = super().from_pretrained(pretrained_model_name_or_path, *args, config=config, **kwargs)
+        finally:
+            cls._keys_to_ignore_on_load_missing = ignore
+            loading_logger.removeFilter(quiet)
+        loaded = model[0] if isinstance(model, tuple) else model  # output_loading_info=True gives a tuple
+        for name in referenced:
+            loaded._load_referenced_backbone(name, (backbone_paths or {}).get(name))
+        loaded._freeze_backbones()
+        loaded._leave_out_referenced_backbones()
         return model
+
+    def _load_referenced_backbone(self, name: str, override: str | None = None) -> None:
+        """Loads a frozen backbone's weights from its reference, refusing files whose hash differs."""
+        reference = self.config.backbone_weights[name]
+        source = override or reference["name_or_path"]
+        hub_options = {"revision": reference["revision"]} if reference.get("revision") and not override else {}
+        try:
+            digest = _files_sha256(_backbone_weight_files(source, **hub_options))
+        except OSError as error:
+            raise OSError(
+                f"This checkpoint stores only what was trained; its {name}'s weights load from {source}, which cannot "
+                f"be read ({error}). Make it available there, or pass backbone_paths={{'{name}': PATH}} to "
+                "from_pretrained."
+            ) from error
+        if digest != reference["sha256"]:
+            raise ValueError(
+                f"The {name} weights at {source} are not the ones this checkpoint was trained with (SHA-256 "
+                f"{digest[:12]}..., expected {reference['sha256'][:12]}...). Load the exact {name} it names in "
+                f"config.json `backbone_weights`, or pass backbone_paths={{'{name}': PATH}} pointing to a copy of it."
+            )
+        loader = AutoModel if name == "encoder" else AutoModelForCausalLM
+        weights = loader.from_pretrained(source, **hub_options).state_dict()
+        backbone = getattr(self, name)
+        # LoRA wraps a layer as `base_layer` (+ adapters, which the checkpoint holds): map names back to the backbone's.
+        wanted = [key for key in backbone.state_dict() if "lora_" not in key]
+        mapped = {
+            key: weights[key.replace(".base_layer.", ".")]
+            for key in wanted
+            if key.replace(".base_layer.", ".") in weights
+        }
+        missing = sorted(set(wanted) - set(mapped))
+        if missing:
+            raise ValueError(f"The {name} at {source} lacks weights this model needs: {', '.join(missing[:5])} ...")
+        backbone.load_state_dict(mapped, strict=False)
+        backbone.tie_weights()  # tied embeddings share one tensor again, as in the backbone itself
+
+    def _leave_out_referenced_backbones(self) -> None:
+        """Saves skip the weights of referenced (frozen) backbones; their LoRA adapters are kept."""
+        referenced = {} if self.config.save_backbones else (self.config.backbone_weights or {})
+        previous = getattr(self, "_referenced_backbone_keys", set())
+        keys = {
+            f"{name}.{key}" for name in referenced for key in getattr(self, name).state_dict() if "lora_" not in key
+        }
+        self._keys_to_ignore_on_save = (set(self._keys_to_ignore_on_save or ()) - previous) | keys
+        self._referenced_backbone_keys = keys
+
+    def keep_backbones_in_checkpoints(self, keep: bool = True) -> None:
+        """Whether saves store the frozen backbones too (a self-contained folder) or only reference them."""
+        self.config.save_backbones = keep
+        self._leave_out_referenced_backbones()
 
     def _add_lora_adapters(self) -> None:
         """Injects LoRA layers in place (no wrapper), so parameter names and checkpoints stay the model's own."""
@@ -732,6 +892,18 @@ class LatentSpaceForConditionalGeneration(LatentSpacePreTrainedModel, Generation
             decoder_name_or_path=str(decoder_pretrained_model_name_or_path),
             **config_kwargs,
         )
+        if not (_is_quantized(encoder) or _is_quantized(decoder)):
+            # Frozen backbones are referenced, not saved (quantized ones are saved whole: they reload as they are).
+            options = {"encoder": encoder_kwargs, "decoder": decoder_kwargs}
+            paths = {
+                "encoder": encoder_pretrained_model_name_or_path,
+                "decoder": decoder_pretrained_model_name_or_path,
+            }
+            config.backbone_weights = {
+                name: _weight_reference(paths[name], {k: v for k, v in options[name].items() if k in _HUB_OPTIONS})
+                for name in ("encoder", "decoder")
+                if getattr(config, f"freeze_{name}")
+            } or None
         model = cls(config, encoder=encoder, decoder=decoder)
         # The heads are new: keep them in full precision even when the backbones load in half precision or 8-bit.
         for head in (model.pooler, model.compression, model.middle, model.prefix_adapter):
