@@ -1,7 +1,13 @@
 """Latent-space model families, one subpackage each, registered with the transformers Auto classes on import."""
 
-from transformers import AutoConfig, AutoModelForSeq2SeqLM
+from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForSeq2SeqLM
 
+from .calm import (
+    CalmAutoencoder,
+    CalmAutoencoderConfig,
+    CalmConfig,
+    CalmForCausalLM,
+)
 from .latent_space import (
     LatentSpaceConfig,
     LatentSpaceForConditionalGeneration,
@@ -16,7 +22,20 @@ AutoModelForSeq2SeqLM.register(LatentSpaceConfig, LatentSpaceForConditionalGener
 LatentSpaceConfig.register_for_auto_class()
 LatentSpaceForConditionalGeneration.register_for_auto_class("AutoModelForSeq2SeqLM")
 
+AutoConfig.register(CalmAutoencoderConfig.model_type, CalmAutoencoderConfig, exist_ok=True)
+AutoConfig.register(CalmConfig.model_type, CalmConfig, exist_ok=True)
+AutoModel.register(CalmAutoencoderConfig, CalmAutoencoder, exist_ok=True)
+AutoModelForCausalLM.register(CalmConfig, CalmForCausalLM, exist_ok=True)
+CalmAutoencoderConfig.register_for_auto_class()
+CalmAutoencoder.register_for_auto_class("AutoModel")
+CalmConfig.register_for_auto_class()
+CalmForCausalLM.register_for_auto_class("AutoModelForCausalLM")
+
 __all__ = [
+    "CalmAutoencoder",
+    "CalmAutoencoderConfig",
+    "CalmConfig",
+    "CalmForCausalLM",
     "LatentSpaceConfig",
     "LatentSpaceForConditionalGeneration",
     "LatentSpacePreTrainedModel",
