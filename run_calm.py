@@ -21,7 +21,14 @@ from pathlib import Path
 import datasets
 import torch
 import transformers
-from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments, set_seed
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    Trainer,
+    TrainingArguments,
+    default_data_collator,
+    set_seed,
+)
 from transformers.trainer_utils import get_last_checkpoint
 
 from modeling import CalmAutoencoder, CalmAutoencoderConfig, CalmConfig, CalmForCausalLM
@@ -142,7 +149,8 @@ class CalmDataArguments:
 
     def __post_init__(self) -> None:
         for name in ("train_file", "validation_file"):
-            path = getattr(self, name)
+            path = getattr(self, name) or None
+            setattr(self, name, path)
             if path is not None and not Path(path).is_file():
                 raise FileNotFoundError(
                     f"`{name}` {path} does not exist: build the corpus with "
@@ -268,6 +276,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         train_dataset=splits.get("train"),
         eval_dataset=splits.get("validation") if training_args.eval_strategy != "no" else None,
         processing_class=tokenizer,
+        data_collator=default_data_collator,  # blocks are all block_size long: nothing to pad
         callbacks=callbacks,
     )
     metrics: dict[str, float] = {}
@@ -278,6 +287,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         trainer.save_metrics("train", result.metrics)
         trainer.save_state()
         metrics.update(result.metrics)
+        metrics["train_steps"] = trainer.state.global_step
     if training_args.do_eval and "validation" in splits:
         eval_metrics = trainer.evaluate(splits["validation"])
         unwrapped = trainer.accelerator.unwrap_model(trainer.model)

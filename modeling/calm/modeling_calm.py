@@ -369,6 +369,13 @@ class CalmForCausalLM(CalmPreTrainedModel):
 
     # -- set-up --------------------------------------------------------------------------------------------------------
 
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        """Loads as usual, then freezes the autoencoder again (loading makes fresh parameters that require grad)."""
+        model = super().from_pretrained(*args, **kwargs)
+        model.autoencoder.requires_grad_(False)
+        return model
+
     def train(self, mode: bool = True):
         """The frozen autoencoder stays in eval mode (no token/latent dropout) while the student trains."""
         super().train(mode)
