@@ -58,8 +58,10 @@ if [ "${SMOKE:-0}" = 1 ]; then
 else
   CORPUS_ARGS=()
   COMMON=(--dataloader_num_workers 2)
-  AE_ARGS=(--max_steps 100000)
-  ST_ARGS=(--max_steps 100000)
+  # time-boxed runs: a high step cap (the cosine schedule then stays near its peak), a faster AE learning rate,
+  # and student batch 8 to stay well under 25 GB beside other jobs (full-vocabulary teacher and student logits)
+  AE_ARGS=(--max_steps 100000 --learning_rate 1e-3)
+  ST_ARGS=(--max_steps 100000 --per_device_train_batch_size 8)
   BENCH_ARGS=(--batch_sizes 1 32 --max_new_tokens 128 --context_tokens 64 --repeats 5 --brier_contexts 256)
   AE_MIN=2.0 ST_MIN=2.6 T_CORPUS=60 T_AE=210 T_ST=260 T_BENCH=150 T_OPT=90
 fi

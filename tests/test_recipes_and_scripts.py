@@ -20,7 +20,8 @@ from training.model_setup import HEAD_FIELDS, build_model_and_processor
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "data" / "demo"
 RECIPES = sorted((REPO / "recipes").glob("*/*.yaml"))
-TRAINING_RECIPES = [r for r in RECIPES if r.parent.name != "accelerate"]
+# recipes/calm/ belongs to run_calm.py (its own dataclasses; tests/test_calm.py parses them)
+TRAINING_RECIPES = [r for r in RECIPES if r.parent.name not in ("accelerate", "calm")]
 
 
 @pytest.fixture(scope="module")
