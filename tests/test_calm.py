@@ -375,3 +375,46 @@ def test_recipes_parse_and_student_needs_an_autoencoder():
         parse_args(["--stage", "student"], ARGUMENT_CLASSES)
     with pytest.raises(ValueError, match="stage"):
         parse_args(["--stage", "decoder"], ARGUMENT_CLASSES)
+
+
+# -- CLI and benchmark ---------------------------------------------------------------------------------------------
+
+
+def tiny_text_student(tmp_path) -> tuple[Path, object]:
+    tokenizer = decoder_tokenizer()
+    model = student(autoencoder=ae_config(vocab_size=len(tokenizer), eos_token_id=tokenizer.eos_token_id))
+    model.save_pretrained(tmp_path / "student")
+    tokenizer.save_pretrained(tmp_path / "student")
+    return tmp_path / "student", tokenizer
+
+
+def test_cli_prints_a_continuation(tmp_path, capsys):
+    import run_calm_inference
+
+    folder, _ = tiny_text_student(tmp_path)
+    argv = ["--model", str(folder), "--prompt", "anna : hi", "--max_new_tokens", "6", "--temperature", "0", "--json"]
+    assert run_calm_inference.main(argv) == 0
+    reply = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert reply["prompt"] == "anna : hi" and reply["num_tokens"] <= 6 and reply["compression_factor"] == 4
+    with pytest.raises(SystemExit):
+        run_calm_inference.main(["--model", str(folder), "--prompt", "hi", "--top_p", "1.5"])
+
+
+def test_generation_benchmark_reports_speed_steps_and_brier(tmp_path):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import calm_generation
+
+    folder, tokenizer = tiny_text_student(tmp_path)
+    model = CalmForCausalLM.from_pretrained(folder).eval()
+    teacher = tiny_teacher(len(tokenizer))
+    texts = ["anna : hi tom ! lunch at noon ? tom : sure , see you at the park ."] * 6
+    result = calm_generation.run(
+        model, teacher, tokenizer, texts, torch.device("cpu"), batch_sizes=[1, 2], max_new_tokens=8,
+        context_tokens=4, repeats=1, brier_contexts=4, quality_contexts=2, num_samples=1,
+    )  # fmt: skip
+    for row in result["speed"].values():
+        assert row["student"]["ar_steps"] == 2 and row["teacher"]["ar_steps"] == 8 and row["ar_step_reduction"] == 4
+        assert row["throughput_ratio"] > 0
+    assert set(result["brier"]["student"]) == {"brier_1", "brier_2", "brier_3", "brier_4", "brier_lm"}
+    assert result["teacher_perplexity"]["of_student_continuations"] > 1
+    assert "| 1 | student |" in calm_generation.format_table(result)
