@@ -1,7 +1,13 @@
 """Latent-space model families, one subpackage each, registered with the transformers Auto classes on import."""
 
-from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoProcessor
+from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoProcessor
 
+from .calm import (
+    CalmAutoencoder,
+    CalmAutoencoderConfig,
+    CalmConfig,
+    CalmForCausalLM,
+)
 from .latent_dynamics import LatentDynamicsConfig, LatentDynamicsForCausalLM
 from .latent_space import (
     LatentSpaceConfig,
@@ -36,7 +42,20 @@ AutoModelForCausalLM.register(LatentThoughtConfig, LatentThoughtForCausalLM, exi
 LatentThoughtConfig.register_for_auto_class()
 LatentThoughtForCausalLM.register_for_auto_class("AutoModelForCausalLM")
 
+AutoConfig.register(CalmAutoencoderConfig.model_type, CalmAutoencoderConfig, exist_ok=True)
+AutoConfig.register(CalmConfig.model_type, CalmConfig, exist_ok=True)
+AutoModel.register(CalmAutoencoderConfig, CalmAutoencoder, exist_ok=True)
+AutoModelForCausalLM.register(CalmConfig, CalmForCausalLM, exist_ok=True)
+CalmAutoencoderConfig.register_for_auto_class()
+CalmAutoencoder.register_for_auto_class("AutoModel")
+CalmConfig.register_for_auto_class()
+CalmForCausalLM.register_for_auto_class("AutoModelForCausalLM")
+
 __all__ = [
+    "CalmAutoencoder",
+    "CalmAutoencoderConfig",
+    "CalmConfig",
+    "CalmForCausalLM",
     "LatentDynamicsConfig",
     "LatentDynamicsForCausalLM",
     "LatentSpaceConfig",
