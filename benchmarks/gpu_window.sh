@@ -29,6 +29,7 @@ case $command in
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
       .whl/*.whl $STASH/*.whl || exit 1
     # MiniLM's tokenizer (no weights): the real-length training benchmark counts dialogue tokens with it
+    mkdir -p backbones
     [ -d backbones/all-MiniLM-L6-v2 ] || cp -r $STASH/minilm_tok backbones/all-MiniLM-L6-v2
     if [ ! -d ../shared/data ]; then mkdir -p ../shared && cp -r $STASH/shared_data ../shared/data || exit 1; fi
     export PYTHONPATH=/tmp/site
@@ -42,19 +43,18 @@ case $command in
     } >"$RESULTS/env.txt" 2>&1
     cat "$RESULTS/env.txt"
     export PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True
-    for spec in "$@"; do  # JOB or JOB:GPU (that job sees only that GPU)
-      job=${spec%%:*}
-      gpu=${spec#*:}
-      [ "$gpu" = "$spec" ] && gpu=all
+    for spec in "$@"; do  # JOB[:GPU[:DELAY]]: that job sees only that GPU and starts DELAY seconds later
+      IFS=: read -r job gpu delay <<<"$spec"
+      gpu=${gpu:-all}
+      delay=${delay:-0}
       script=benchmarks/${job}_gpu.sh
       [ "$job" = quality ] && script=benchmarks/quality_gpu.sh
       mkdir -p "$RESULTS/$job"
-      if [ "$gpu" = all ]; then
-        setsid nohup bash "$script" "$RESULTS/$job" >"$RESULTS/$job.log" 2>&1 </dev/null &
-      else
-        CUDA_VISIBLE_DEVICES=$gpu setsid nohup bash "$script" "$RESULTS/$job" >"$RESULTS/$job.log" 2>&1 </dev/null &
-      fi
-      echo "started $job ($script) on GPU $gpu"
+      devices=$gpu
+      [ "$gpu" = all ] && devices=$(nvidia-smi --query-gpu=index --format=csv,noheader | paste -sd,)
+      CUDA_VISIBLE_DEVICES=$devices setsid nohup bash -c "sleep $delay; exec bash $script $RESULTS/$job" \
+        >"$RESULTS/$job.log" 2>&1 </dev/null &
+      echo "started $job ($script) on GPU $gpu after ${delay}s"
     done
     ;;
   watch)
@@ -65,7 +65,7 @@ case $command in
       echo "--- $(date -u +%T)"
       nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader
       tail -n 2 "$RESULTS"/*.log 2>/dev/null | cut -c1-200
-      pgrep -f "_gpu.sh" >/dev/null || { echo "all jobs ended"; break; }
+      pgrep -f "_gpu.sh" >/dev/null || { echo "all jobs ended"; break; }  # delayed jobs' sleep names them too
     done
     for lean in "$RESULTS"/quality/lean-*; do
       [ -d "$lean" ] || continue
