@@ -2,7 +2,7 @@
 # Issue 13's measurements in one GPU window (BENCHMARKS.md section 1, "Pre-training the idea space"):
 #   1. the chat corpus (scripts/prepare_chat_corpus.py)
 #   2. at once: the token-space LoRA teacher (train, evaluate, label the chat windows) and the autoencoding
-#      pre-training of several idea spaces (recipes/offline/pretrain.yaml: 32, 8 and 1 memory vectors, 32 segments)
+#      pre-training of several idea spaces (recipes/offline/pretrain.yaml: 32 segments; 32, 8 and 1 memory vectors)
 #   3. at once: fine-tuning each (recipes/offline/summarize.yaml; real rows + teacher labels, or real rows only, or no
 #      pre-training) and the idea-capacity benchmark of the pre-trained checkpoints
 #   4. run_eval.py of every fine-tuned model on SAMSum validation; the best one's trained parameters exported
@@ -57,10 +57,10 @@ pretrain() {  # name, extra arguments
     >"$OUTDIR/pt-$name.log" 2>&1
   log "pretrain $name done (rc $?)"
 }
-pretrain mem32 &
-pretrain seg32 --pooling segments &
-pretrain mem8 --num_idea_vectors 8 --prefix_len 64 &
-pretrain mem1 --num_idea_vectors 1 --prefix_len 16 &
+pretrain mem32 --pooling memory &
+pretrain seg32 &  # the recipe's own setting
+pretrain mem8 --pooling memory --num_idea_vectors 8 --prefix_len 64 &
+pretrain mem1 --pooling memory --num_idea_vectors 1 --prefix_len 16 &
 wait
 log "teacher summaries: $(wc -l <data/chitchat/teacher_summaries.jsonl 2>/dev/null || echo none)"
 cp data/chitchat/teacher_summaries.jsonl "$OUTDIR/" 2>/dev/null
@@ -74,7 +74,7 @@ finetune() {  # name, start (a pre-trained folder or 'none'), train files..., --
   local from=(recipes/offline/summarize.yaml --model_name_or_path "$start")
   if [ "$start" = none ]; then
     # no pre-training: new heads of the pre-training recipe's architecture, trained on summaries only
-    from=(recipes/offline/pretrain.yaml --summary_column summary --max_target_length 64 --max_new_tokens 60
+    from=(recipes/offline/pretrain.yaml --pooling memory --summary_column summary --max_target_length 64 --max_new_tokens 60
           --no_repeat_ngram_size 3 --validation_file $SHARED/samsum/validation.jsonl --max_eval_samples 200
           --predict_with_generate true)
   elif [ ! -d "$start" ]; then

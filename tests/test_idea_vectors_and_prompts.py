@@ -137,7 +137,10 @@ def test_decoder_prompt_template_splits_at_the_idea_slot():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"num_idea_vectors": 2, "pooling": "mean", "prefix_len": 4}, "set pooling to 'segments' or 'attention'"),
+        (
+            {"num_idea_vectors": 2, "pooling": "mean", "prefix_len": 4},
+            "set pooling to 'segments', 'attention' or 'memory'",
+        ),
         ({"num_idea_vectors": 2, "pooling": "segments", "prefix_len": 5}, "multiple of num_idea_vectors"),
         ({"num_idea_vectors": 2, "pooling": "attention", "pooling_num_queries": 3, "prefix_len": 4}, "one query"),
         ({"encoder_layer": 9}, "`encoder_layer` must be between"),
