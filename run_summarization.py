@@ -219,6 +219,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         )
         print_examples(examples)
         if push_to_hub:
+            if not model.config.save_backbones:
+                # Lean saves point at backbone folders on this machine; a pushed model must load anywhere.
+                model.keep_backbones_in_checkpoints(True)
+                trainer.save_model()
             push_output_dir(training_args)
     return metrics
 

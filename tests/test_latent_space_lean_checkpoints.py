@@ -108,3 +108,19 @@ def test_trainable_backbones_and_the_recipe_key_keep_full_saves(tmp_path, backbo
     assert any(k.startswith("decoder.") for k in keys) and not any(k.startswith("encoder.") for k in keys)
     build(backbones, save_backbones=True).save_pretrained(tmp_path / "full")
     assert any(k.startswith("encoder.") for k in saved_keys(tmp_path / "full"))
+
+
+def test_a_hub_push_saves_the_final_model_whole_before_uploading(tmp_path, backbones, monkeypatch):
+    import run_summarization
+    from tests.test_recipes_and_scripts import tiny_recipe
+
+    pushed = {}
+
+    def fake_push(training_args):  # records what would be uploaded instead of reaching the Hub
+        pushed["keys"] = saved_keys(Path(training_args.output_dir))
+
+    monkeypatch.setattr(run_summarization, "push_output_dir", fake_push)
+    recipe = tiny_recipe(tmp_path, backbones, max_steps=1, do_eval=False, save_strategy="no")
+    run_summarization.main([str(recipe), "--push_to_hub", "true", "--hub_model_id", "someone/tiny"])
+    assert any(key.startswith("encoder.") for key in pushed["keys"])
+    assert any(key.startswith("decoder.") and "lora_" not in key for key in pushed["keys"])
