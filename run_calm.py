@@ -18,9 +18,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import datasets
 import torch
-import transformers
 from transformers import (
     AutoModelForCausalLM,
     AutoTokenizer,
@@ -29,7 +27,6 @@ from transformers import (
     default_data_collator,
     set_seed,
 )
-from transformers.trainer_utils import get_last_checkpoint
 
 from modeling import CalmAutoencoder, CalmAutoencoderConfig, CalmConfig, CalmForCausalLM
 from modeling.calm.configuration_calm import DEFAULT_TEACHER
@@ -43,6 +40,7 @@ from training.calm import (
 )
 from training.calm_data import tokenized_blocks
 from training.hub import push_output_dir
+from training.script_setup import find_checkpoint, setup_logging
 
 logger = logging.getLogger(__name__)
 
@@ -161,33 +159,6 @@ class CalmDataArguments:
 ARGUMENT_CLASSES = (CalmModelArguments, CalmDataArguments, TrainingArguments)
 
 
-def setup_logging(training_args) -> None:
-    logging.basicConfig(
-        format="%(asctime)s - %(levelname)s - %(name)s - %(message)s",
-        datefmt="%H:%M:%S",
-        handlers=[logging.StreamHandler(sys.stdout)],
-    )
-    level = training_args.get_process_log_level()
-    logger.setLevel(level)
-    logging.getLogger("training").setLevel(level)
-    datasets.utils.logging.set_verbosity(level)
-    transformers.utils.logging.set_verbosity(level)
-
-
-def find_checkpoint(training_args, data_args) -> str | None:
-    if training_args.resume_from_checkpoint is not None:
-        if not Path(training_args.resume_from_checkpoint).is_dir():
-            raise FileNotFoundError(f"--resume_from_checkpoint {training_args.resume_from_checkpoint} does not exist.")
-        return training_args.resume_from_checkpoint
-    output_dir = Path(training_args.output_dir)
-    if not training_args.do_train or data_args.overwrite_output_dir or not output_dir.is_dir():
-        return None
-    last = get_last_checkpoint(str(output_dir))
-    if last is not None:
-        logger.info(f"Resuming from {last} (pass --overwrite_output_dir true to start over).")
-    return last
-
-
 def _chosen(model_args, names) -> dict:
     return {name: getattr(model_args, name) for name in names if getattr(model_args, name) is not None}
 
@@ -230,7 +201,7 @@ def load_teacher(model_args, device: torch.device):
 def main(argv: list[str] | None = None) -> dict[str, float]:
     argv = list(sys.argv[1:] if argv is None else argv)
     model_args, data_args, training_args = parse_args(argv, ARGUMENT_CLASSES)
-    setup_logging(training_args)
+    setup_logging(training_args, logger)
     logger.info(f"Model arguments: {model_args}")
     logger.info(f"Data arguments: {data_args}")
     logger.info(f"Training arguments: {training_args}")

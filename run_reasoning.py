@@ -20,7 +20,6 @@ import torch
 from transformers import AutoTokenizer, Trainer, TrainingArguments, set_seed
 
 from modeling import LatentThoughtForCausalLM, LatentThoughtScheduleCallback
-from run_summarization import find_checkpoint, setup_logging
 from training.arguments import load_recipe, parse_args
 from training.data import check_columns, load_raw_splits, select_rows
 from training.hub import push_output_dir
@@ -34,6 +33,7 @@ from training.reasoning import (
     tokenize_problems,
     write_jsonl,
 )
+from training.script_setup import find_checkpoint, setup_logging
 
 logger = logging.getLogger(__name__)
 ARGUMENT_CLASSES = (ReasoningModelArguments, ReasoningDataArguments, TrainingArguments)
@@ -66,7 +66,7 @@ def build_model(model_args: ReasoningModelArguments):
 def main(argv: list[str] | None = None) -> dict[str, float]:
     argv = list(sys.argv[1:] if argv is None else argv)
     model_args, data_args, training_args = parse_args(argv, ARGUMENT_CLASSES)
-    setup_logging(training_args)
+    setup_logging(training_args, logger)
     logger.setLevel(training_args.get_process_log_level())
     logging.getLogger("training").setLevel(training_args.get_process_log_level())
     logger.info(f"Model arguments: {model_args}")

@@ -25,9 +25,9 @@ import torch
 from transformers import Trainer, TrainingArguments, set_seed
 
 from modeling import LatentDynamicsConfig, LatentDynamicsForCausalLM
-from run_summarization import find_checkpoint, setup_logging
 from training.arguments import load_recipe, parse_args
 from training.hub import push_output_dir
+from training.script_setup import find_checkpoint, setup_logging
 from training.synthetic_tasks import (
     TASKS,
     LengthCurriculumCallback,
@@ -310,7 +310,7 @@ def plot_accuracy(all_results: dict[str, dict], task: str, path: Path) -> Path |
 def main(argv: list[str] | None = None) -> dict[str, dict]:
     argv = list(sys.argv[1:] if argv is None else argv)
     model_args, task_args, training_args = parse_args(argv, ARGUMENT_CLASSES)
-    setup_logging(training_args)
+    setup_logging(training_args, logger)
     logger.info(f"Model arguments: {model_args}")
     logger.info(f"Task arguments: {task_args}")
     logger.info(f"Training arguments: {training_args}")

@@ -17,14 +17,11 @@ import logging
 import sys
 from pathlib import Path
 
-import datasets
-import transformers
 from transformers import set_seed
 
 from data_collators import DataCollatorForLatentPrefix
 from training.arguments import load_recipe, parse_args
 from training.callbacks import TimeBudgetCallback
-from training.checkpoints import check_resumable, last_complete_checkpoint
 from training.data import (
     check_columns,
     check_data_files,
@@ -39,47 +36,15 @@ from training.fixed_shapes import LengthGroupedSeq2SeqTrainer, compiled_graphs, 
 from training.hub import push_output_dir
 from training.model_card import write_model_card
 from training.model_setup import build_model_and_processor, count_parameters
+from training.script_setup import find_checkpoint, setup_logging
 
 logger = logging.getLogger(__name__)
-
-
-def setup_logging(training_args) -> None:
-    logging.basicConfig(
-        format="%(asctime)s - %(levelname)s - %(name)s - %(message)s",
-        datefmt="%H:%M:%S",
-        handlers=[logging.StreamHandler(sys.stdout)],
-    )
-    level = training_args.get_process_log_level()
-    logger.setLevel(level)
-    logging.getLogger("training").setLevel(level)
-    datasets.utils.logging.set_verbosity(level)
-    transformers.utils.logging.set_verbosity(level)
-
-
-def find_checkpoint(training_args, data_args) -> str | None:
-    """
-    An explicit --resume_from_checkpoint wins; otherwise a run killed earlier in output_dir resumes from its last
-    complete checkpoint (one cut short by a crash during the save is skipped, named in the log and moved aside).
-    """
-    need_optimizer = not training_args.save_only_model
-    if training_args.resume_from_checkpoint is not None:
-        check_resumable(training_args.resume_from_checkpoint, need_optimizer)
-        return training_args.resume_from_checkpoint
-    output_dir = Path(training_args.output_dir)
-    if not training_args.do_train or data_args.overwrite_output_dir or not output_dir.is_dir():
-        return None
-    # The main process looks (and moves incomplete folders aside) first; the others then see the same folders.
-    with training_args.main_process_first(desc="finding the last complete checkpoint"):
-        last = last_complete_checkpoint(output_dir, need_optimizer, move_incomplete=training_args.should_save)
-    if last is not None:
-        logger.info(f"Resuming from {last} (pass --overwrite_output_dir true to start over).")
-    return last
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
     argv = list(sys.argv[1:] if argv is None else argv)
     model_args, data_args, training_args = parse_args(argv)
-    setup_logging(training_args)
+    setup_logging(training_args, logger)
     logger.info(f"Model arguments: {model_args}")
     logger.info(f"Data arguments: {data_args}")
     logger.info(f"Training arguments: {training_args}")
