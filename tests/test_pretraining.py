@@ -248,3 +248,11 @@ def test_first_name_is_speaker_and_recall():
     assert speaker_recall("Tom will come.", DIALOGUE) == 0.5
     scores = speaker_scores(["Anna and Tom meet.", "Liam goes."], [DIALOGUE, DIALOGUE])
     assert scores == {"first_name_is_speaker": 50.0, "speaker_recall": 50.0}
+
+
+def test_the_offline_recipes_never_train_on_evaluation_files():
+    for name in ("pretrain", "summarize"):
+        recipe = yaml.safe_load((REPO / "recipes" / "offline" / f"{name}.yaml").read_text())
+        train_files = recipe["train_file"]
+        assert train_files and not any("validation" in f or "test" in f or "heldout" in f for f in train_files)
+        assert "validation" in recipe["validation_file"] or "heldout" in recipe["validation_file"]
