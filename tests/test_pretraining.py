@@ -256,3 +256,8 @@ def test_the_offline_recipes_never_train_on_evaluation_files():
         train_files = recipe["train_file"]
         assert train_files and not any("validation" in f or "test" in f or "heldout" in f for f in train_files)
         assert "validation" in recipe["validation_file"] or "heldout" in recipe["validation_file"]
+
+
+def test_a_non_positive_time_budget_is_refused_before_anything_loads(tmp_path, llama_backbones):
+    with pytest.raises(ValueError, match="max_train_minutes"):
+        parse_args([str(pretrain_recipe(tmp_path, llama_backbones)), "--max_train_minutes", "0"])

@@ -189,6 +189,8 @@ class DataTrainingArguments:
                     raise ValueError(f"`{name}` must be .json, .jsonl or .csv, got {path}.")
                 if not Path(path).is_file():
                     raise FileNotFoundError(f"`{name}` {path} does not exist.")
+        if self.max_train_minutes is not None and self.max_train_minutes <= 0:
+            raise ValueError(f"`max_train_minutes` must be positive, got {self.max_train_minutes}.")
         if self.max_source_length < 2 or self.max_target_length < 2:
             raise ValueError("`max_source_length` and `max_target_length` must be at least 2.")
         if self.compile_shapes not in COMPILE_SHAPES:
