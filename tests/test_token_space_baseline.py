@@ -51,3 +51,37 @@ def test_unknown_method_is_refused(baseline, monkeypatch, capsys):
     with pytest.raises(SystemExit):
         baseline.main()
     assert "invalid choice: 'full'" in capsys.readouterr().err
+
+
+def test_teacher_labels_keep_ids_drop_empty_summaries_and_respect_the_row_limit(baseline, tmp_path, monkeypatch):
+    import json
+
+    chats = tmp_path / "chats.jsonl"
+    chats.write_text("".join(json.dumps({"id": f"c{i}", "dialogue": f"A: hi {i}\nB: yo"}) + "\n" for i in range(5)))
+    monkeypatch.setattr(  # the teacher's generation itself is the token-space model's; here only the file matters
+        baseline,
+        "generate_summaries",
+        lambda model, tokenizer, dialogues, args: ["", *[f"s {d[6]}" for d in dialogues[1:]]],
+    )
+    args = argparse.Namespace(
+        label_file=str(chats),
+        label_output=str(tmp_path / "out.jsonl"),
+        label_max_rows=3,
+        label_batch_size=2,
+        method="prompt_tuning",
+    )
+    info = baseline.write_teacher_labels(object(), None, args)
+    rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert info["rows"] == 3
+    assert [(r["id"], r["summary"]) for r in rows] == [("c1", "s 1"), ("c2", "s 2")]
+
+
+def test_label_file_without_an_output_is_refused(baseline, tmp_path, monkeypatch):
+    data = tmp_path / "v.jsonl"
+    data.write_text('{"dialogue": "A: hi", "summary": "hi"}\n')
+    monkeypatch.setattr(
+        "sys.argv",
+        ["token_space_baseline.py", "--decoder", "x", "--validation_file", str(data), "--label_file", str(data)],
+    )
+    with pytest.raises(SystemExit, match="go together"):
+        baseline.main()
