@@ -51,7 +51,7 @@ class EvalArguments:
     )
     batch_size: int = field(default=32, metadata={"help": "Dialogues per generation batch."})
     max_new_tokens: int | None = field(default=None, metadata={"help": "Summary length limit (model default)."})
-    num_beams: int | None = field(default=None, metadata={"help": "Beam search width (model default: greedy)."})
+    num_beams: int | None = field(default=None, metadata={"help": "Beam search width (default: the model's own)."})
     do_sample: bool = field(default=False, metadata={"help": "Sample instead of greedy/beam decoding."})
     temperature: float | None = field(default=None, metadata={"help": "Sampling temperature."})
     top_p: float | None = field(default=None, metadata={"help": "Nucleus sampling mass."})

@@ -190,6 +190,7 @@ def test_autoencoding_pretraining_loss_falls_and_fine_tuning_continues_from_it(t
         max_steps=2,
         predict_with_generate=True,
         max_new_tokens=4,
+        num_beams=2,
     )
     for head_field in ("pooling", "num_idea_vectors", "latent_dim", "prefix_len", "decoder_lora"):
         recipe.pop(head_field)
@@ -198,6 +199,8 @@ def test_autoencoding_pretraining_loss_falls_and_fine_tuning_continues_from_it(t
     assert "eval_rougeL" in metrics
     config = json.loads((tmp_path / "finetune" / "config.json").read_text())
     assert config["pooling"] == "memory" and config["num_idea_vectors"] == 4 and config["decoder_lora"]
+    generation = json.loads((tmp_path / "finetune" / "generation_config.json").read_text())
+    assert generation["num_beams"] == 2 and generation["max_new_tokens"] == 4
 
 
 def test_continuing_a_checkpoint_on_other_backbones_is_refused_before_loading(tmp_path, llama_backbones):

@@ -107,10 +107,15 @@ class ModelArguments:
     max_new_tokens: int = field(default=64, metadata={"help": "Summary length limit during generation."})
     repetition_penalty: float | None = field(default=None, metadata={"help": "Generation repetition penalty."})
     no_repeat_ngram_size: int | None = field(default=None, metadata={"help": "Forbid repeating n-grams of this size."})
+    num_beams: int | None = field(
+        default=None, metadata={"help": "Beam width saved as the model's default for generation (greedy: 1)."}
+    )
 
     def __post_init__(self) -> None:
         self.encoder_lora = _as_mapping(self.encoder_lora, "encoder_lora")
         self.decoder_lora = _as_mapping(self.decoder_lora, "decoder_lora")
+        if self.num_beams is not None and self.num_beams < 1:
+            raise ValueError(f"`num_beams` must be at least 1, got {self.num_beams}.")
         if self.load_in_8bit and self.load_in_4bit:
             raise ValueError("Choose one of `load_in_8bit` and `load_in_4bit`, not both.")
         if self.backbone_dtype not in (None, "float32", "float16", "bfloat16", "auto"):

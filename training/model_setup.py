@@ -156,6 +156,8 @@ def build_model_and_processor(
         model.generation_config.repetition_penalty = args.repetition_penalty
     if args.no_repeat_ngram_size is not None:
         model.generation_config.no_repeat_ngram_size = args.no_repeat_ngram_size
+    if args.num_beams is not None:
+        model.generation_config.num_beams = args.num_beams
     return model, processor
 
 
