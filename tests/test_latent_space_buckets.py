@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+from transformers import Seq2SeqTrainer
 
 import run_summarization
 from data_collators import DataCollatorForLatentPrefix
@@ -13,7 +14,7 @@ from tests.test_recipes_and_scripts import backbones, tiny_recipe  # noqa: F401 
 from tests.tiny_backbones import PAIRS, tiny_model, tiny_processor
 from training.arguments import parse_args
 from training.feature_cache import DataCollatorWithEncoderCache
-from training.fixed_shapes import sequence_lengths
+from training.fixed_shapes import LengthGroupedSeq2SeqTrainer, sequence_lengths
 
 
 @pytest.fixture
@@ -109,3 +110,21 @@ def test_grouping_reads_the_lengths_through_the_feature_cache_wrapper():
 
     assert sequence_lengths(Wrapped(), "labels") == [2, 1, 3]
     assert sequence_lengths(Wrapped.dataset, "input_ids") == [9, 4, 7]
+
+
+def test_length_grouped_training_keeps_evaluation_in_dataset_order(tmp_path):
+    # Under group_by_length, transformers 5 would also reorder evaluation: predictions must stay aligned with rows.
+    from datasets import Dataset
+    from transformers import Seq2SeqTrainingArguments
+
+    rows = Dataset.from_dict({"input_ids": [[1] * n for n in (3, 9, 1, 7, 5, 2, 8, 4)]})
+    args = Seq2SeqTrainingArguments(
+        output_dir=str(tmp_path),
+        use_cpu=True,
+        report_to="none",
+        per_device_eval_batch_size=4,
+        train_sampling_strategy="group_by_length",
+    )
+    trainer = LengthGroupedSeq2SeqTrainer(model=torch.nn.Linear(1, 1), args=args, train_lengths=[1] * 8)
+    assert list(trainer._get_eval_sampler(rows)) == list(range(8))
+    assert list(Seq2SeqTrainer._get_eval_sampler(trainer, rows)) != list(range(8))  # the stock order this guards

@@ -20,6 +20,7 @@ import logging
 from collections.abc import Sequence
 
 import torch
+from torch.utils.data import SequentialSampler
 from transformers import Seq2SeqTrainer
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
@@ -50,9 +51,17 @@ class LengthGroupingMixin:
             )
         return super()._get_train_sampler(train_dataset)
 
+    def _get_eval_sampler(self, eval_dataset):
+        # transformers 5 groups evaluation by length too under group_by_length: predictions would then come back in
+        # another order than the rows they belong to (example summaries, prediction files), so evaluation keeps the
+        # dataset's order. Distributed evaluation keeps the stock sharding (None).
+        if eval_dataset is None or self.args.world_size > 1:
+            return None
+        return SequentialSampler(eval_dataset)
+
 
 class LengthGroupedSeq2SeqTrainer(LengthGroupingMixin, Seq2SeqTrainer):
-    """The stock `Seq2SeqTrainer`, grouping training batches by `train_lengths` when asked to."""
+    """The stock `Seq2SeqTrainer`, grouping training batches by `train_lengths` when asked to; evaluation in order."""
 
     def __init__(self, *args, train_lengths: list[int] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
