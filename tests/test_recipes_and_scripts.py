@@ -9,11 +9,12 @@ import pytest
 import torch
 import yaml
 from transformers import AutoModelForSeq2SeqLM, Seq2SeqTrainingArguments
+from transformers.pytorch_utils import Conv1D
 
 import run_eval
 import run_summarization
 from inference import LatentSpaceInference
-from tests.tiny_backbones import save_tiny_backbones
+from tests.tiny_backbones import save_tiny_backbones, tiny_model
 from training.arguments import DataTrainingArguments, ModelArguments, parse_args
 from training.model_setup import HEAD_FIELDS, build_model_and_processor
 
@@ -92,6 +93,32 @@ def test_samsum_recipes_are_the_promised_methods():
     assert int8.load_in_8bit and int8.decoder_lora and qlora.load_in_4bit and qlora.bnb_4bit_quant_type == "nf4"
     for _, _, training_args in recipes.values():
         assert training_args.fp16 and training_args.gradient_accumulation_steps > 1
+
+
+def test_seed_backbone_two_stage_recipes_adapt_every_linear_layer_of_modernbert_and_gpt2():
+    # recipes/samsum/pretrain.yaml cannot run here (Hub backbones): its LoRA targets are checked on tiny ModernBERT
+    # and GPT-2 models of the same architectures, and stage 2 continues stage 1's output folder.
+    pretrain, _, _ = parse_args([str(REPO / "recipes" / "samsum" / "pretrain.yaml")])
+    summarize, _, _ = parse_args([str(REPO / "recipes" / "samsum" / "summarize.yaml")])
+    assert (
+        summarize.model_name_or_path == parse_args([str(REPO / "recipes" / "samsum" / "pretrain.yaml")])[2].output_dir
+    )
+    model = tiny_model(
+        "modernbert",
+        "gpt2",
+        pooling=pretrain.pooling,
+        num_idea_vectors=2,
+        prefix_len=4,
+        encoder_lora=pretrain.encoder_lora,
+        decoder_lora=pretrain.decoder_lora,
+    )
+    for backbone in (model.encoder, model.decoder):
+        layers = [
+            name
+            for name, module in backbone.named_modules()
+            if isinstance(module, (torch.nn.Linear, Conv1D)) and "lora_" not in name and "lm_head" not in name
+        ]
+        assert layers and all(name.endswith(".base_layer") for name in layers), layers  # each wrapped by LoRA
 
 
 def test_head_fields_of_the_script_exist_on_the_arguments():
