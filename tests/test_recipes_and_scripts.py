@@ -68,24 +68,32 @@ def tiny_recipe(tmp_path: Path, backbones: tuple[Path, Path], **overrides) -> Pa
     return path
 
 
+def parse_recipe(recipe: Path):
+    """parse_args on a recipe; files a prepare step writes (data/chitchat/, git-ignored) become the demo files when
+    they are not built here."""
+    values = yaml.safe_load(recipe.read_text())
+    files = []
+    for key in ("train_file", "validation_file"):
+        value = values.get(key) or []
+        files += [value] if isinstance(value, str) else list(value)
+    overrides = []
+    if any("data/chitchat/" in f and not (REPO / f).is_file() for f in files):
+        overrides = ["--train_file", str(DEMO / "train.jsonl"), "--validation_file", str(DEMO / "validation.jsonl")]
+    return parse_args([str(recipe), *overrides])
+
+
 @pytest.mark.parametrize("recipe", TRAINING_RECIPES, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_every_recipe_parses_into_the_dataclasses(recipe):
     if recipe.parent.name == "offline" and not (REPO.parent / "shared" / "data").is_dir():
         pytest.skip("the offline recipes read ../shared/data, which is not beside this checkout")
-    # Files a prepare step writes (data/chitchat/, git-ignored) are replaced by the demo files when not built here.
-    recipe_values = yaml.safe_load(recipe.read_text())
-    built = [str(REPO / f) for f in [*recipe_values.get("train_file", []), recipe_values.get("validation_file", "")]]
-    overrides = []
-    if any("data/chitchat/" in f and not Path(f).is_file() for f in built):
-        overrides = ["--train_file", str(DEMO / "train.jsonl"), "--validation_file", str(DEMO / "validation.jsonl")]
-    model_args, data_args, training_args = parse_args([str(recipe), *overrides])
+    model_args, data_args, training_args = parse_recipe(recipe)
     assert isinstance(model_args, ModelArguments) and isinstance(data_args, DataTrainingArguments)
     assert isinstance(training_args, Seq2SeqTrainingArguments)
     assert training_args.output_dir and training_args.do_train
 
 
 def test_samsum_recipes_are_the_promised_methods():
-    recipes = {p.stem: parse_args([str(p)]) for p in (REPO / "recipes" / "samsum").glob("*.yaml")}
+    recipes = {p.stem: parse_recipe(p) for p in (REPO / "recipes" / "samsum").glob("*.yaml")}
     assert set(recipes) >= {"frozen", "lora", "int8", "qlora"}
     frozen, lora, int8, qlora = (recipes[name][0] for name in ("frozen", "lora", "int8", "qlora"))
     assert frozen.freeze_encoder and frozen.freeze_decoder and not frozen.decoder_lora
@@ -98,11 +106,9 @@ def test_samsum_recipes_are_the_promised_methods():
 def test_seed_backbone_two_stage_recipes_adapt_every_linear_layer_of_modernbert_and_gpt2():
     # recipes/samsum/pretrain.yaml cannot run here (Hub backbones): its LoRA targets are checked on tiny ModernBERT
     # and GPT-2 models of the same architectures, and stage 2 continues stage 1's output folder.
-    pretrain, _, _ = parse_args([str(REPO / "recipes" / "samsum" / "pretrain.yaml")])
-    summarize, _, _ = parse_args([str(REPO / "recipes" / "samsum" / "summarize.yaml")])
-    assert (
-        summarize.model_name_or_path == parse_args([str(REPO / "recipes" / "samsum" / "pretrain.yaml")])[2].output_dir
-    )
+    pretrain, _, pretrain_training = parse_recipe(REPO / "recipes" / "samsum" / "pretrain.yaml")
+    summarize, _, _ = parse_recipe(REPO / "recipes" / "samsum" / "summarize.yaml")
+    assert summarize.model_name_or_path == pretrain_training.output_dir
     model = tiny_model(
         "modernbert",
         "gpt2",
