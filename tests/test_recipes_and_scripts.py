@@ -140,6 +140,13 @@ def test_command_line_overrides_the_recipe(tmp_path, backbones):
     assert (training_args.learning_rate, model_args.latent_dim, data_args.max_train_samples) == (0.5, 8, 3)
 
 
+def test_a_beam_width_below_one_is_refused_when_the_arguments_are_parsed(tmp_path, backbones):
+    recipe = str(tiny_recipe(tmp_path, backbones))
+    with pytest.raises(ValueError, match="`num_beams` must be at least 1, got 0"):
+        parse_args([recipe, "--num_beams", "0"])
+    assert parse_args([recipe, "--num_beams", "3"])[0].num_beams == 3
+
+
 def test_unknown_keys_are_errors_that_name_the_key(tmp_path, backbones):
     recipe = tiny_recipe(tmp_path, backbones, learnig_rate=1e-3)
     with pytest.raises(ValueError, match="learnig_rate"):
