@@ -9,6 +9,8 @@
 # (fixed minutes) -> calm_generation.py at batch 1 and 32 -> if time is left: autoencoder K=8, autoencoder K=4
 # without token/latent dropout (the ablation), peak memory of the Llama-3.2-1B-shaped recipes. Results (JSON, logs,
 # summary.md) go to OUTDIR (well under 10 MB); models and the corpus go to $CALM_WORK (default /tmp/calm_gpu_work).
+# CALM_STAGES picks stages (default all): a list of corpus ae_k4 student generation ae_k4_nodropout ae_k8 memory,
+# e.g. CALM_STAGES="corpus ae_k8" K8_MIN=4 for the K=8 autoencoder alone (K8_MIN minutes, default OPT_MIN).
 set -u
 OUT=${1:?usage: bash benchmarks/calm_gpu.sh OUTDIR}
 mkdir -p "$OUT"
@@ -44,6 +46,8 @@ optional() {  # optional NAME LIMIT_S command...: only when the limit fits in th
   stage "$@"
 }
 : >"$OUT/stages.txt"
+STAGES=${CALM_STAGES:-all}
+want() { [ "$STAGES" = all ] || [[ " $STAGES " == *" $1 "* ]]; }
 
 if [ "${SMOKE:-0}" = 1 ]; then
   CORPUS_ARGS=(--max_chitchat 300)
@@ -54,7 +58,7 @@ if [ "${SMOKE:-0}" = 1 ]; then
     --teacher_dtype float32 --max_train_minutes 1 --max_eval_blocks 2)
   BENCH_ARGS=(--batch_sizes 1 2 --max_new_tokens 8 --context_tokens 8 --repeats 1 --brier_contexts 4
     --quality_contexts 2 --num_samples 1 --device cpu)
-  AE_MIN=1 ST_MIN=1 T_CORPUS=120 T_AE=300 T_ST=400 T_BENCH=500 T_OPT=300
+  AE_MIN=1 ST_MIN=1 T_CORPUS=120 T_AE=300 T_ST=400 T_BENCH=500 T_OPT=300 K8_MIN=${K8_MIN:-1} T_K8=300
 else
   CORPUS_ARGS=()
   COMMON=(--dataloader_num_workers 2)
@@ -69,6 +73,8 @@ else
   T_AE=$(awk -v m="$AE_MIN" 'BEGIN { print int(m * 60) + 90 }')
   T_ST=$(awk -v m="$ST_MIN" 'BEGIN { print int(m * 60) + 100 }')
   T_OPT=$(awk -v m="$OPT_MIN" 'BEGIN { print int(m * 60) + 30 }')
+  K8_MIN=${K8_MIN:-$OPT_MIN}
+  T_K8=$(awk -v m="$K8_MIN" 'BEGIN { print int(m * 60) + 90 }')
 fi
 log "CALM GPU script: OUT=$OUT WORK=$WORK SMOKE=${SMOKE:-0} python=$PY"
 $PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())" | tee -a "$OUT/progress.log"
@@ -79,8 +85,8 @@ if $PY -c "import chitchat_dataset" 2>/dev/null; then CHAT=(); else
   log "chitchat_dataset is not importable: corpus without it"
   CHAT=(--no_chitchat)
 fi
-stage corpus "$T_CORPUS" $PY scripts/build_calm_corpus.py --output_dir "$WORK/corpus" --data_dir "$DATA" \
-  "${CHAT[@]}" "${CORPUS_ARGS[@]}" && cp "$WORK/corpus/corpus_info.json" "$OUT/"
+want corpus && stage corpus "$T_CORPUS" $PY scripts/build_calm_corpus.py --output_dir "$WORK/corpus" \
+  --data_dir "$DATA" "${CHAT[@]}" "${CORPUS_ARGS[@]}" && cp "$WORK/corpus/corpus_info.json" "$OUT/"
 TRAIN=$WORK/corpus/train.jsonl
 VALID=$WORK/corpus/validation.jsonl
 
@@ -94,10 +100,11 @@ ae() {  # ae NAME LIMIT MINUTES extra-args...: one autoencoder run, metrics copi
 }
 
 # 2. autoencoder K=4 (recipes/calm/autoencoder.yaml)
-ae ae_k4 "$T_AE" "$AE_MIN"
+want ae_k4 && ae ae_k4 "$T_AE" "$AE_MIN"
 
 # 3. student distilled from SmolLM2-135M-Instruct, on the K=4 autoencoder
-if [ -f "$WORK/ae_k4/model.safetensors" ]; then
+if ! want student; then :
+elif [ -f "$WORK/ae_k4/model.safetensors" ]; then
   stage student "$T_ST" $PY run_calm.py recipes/calm/student.yaml --autoencoder_name_or_path "$WORK/ae_k4" \
     --train_file "$TRAIN" --validation_file "$VALID" --output_dir "$WORK/student" --overwrite_output_dir true \
     --save_strategy no --max_train_minutes "$ST_MIN" "${COMMON[@]}" "${ST_ARGS[@]}" &&
@@ -108,7 +115,8 @@ else
 fi
 
 # 4. generation speed and quality against the teacher
-if [ -f "$WORK/student/model.safetensors" ]; then
+if ! want generation; then :
+elif [ -f "$WORK/student/model.safetensors" ]; then
   stage generation "$T_BENCH" $PY benchmarks/calm_generation.py --model "$WORK/student" --teacher "$TEACHER" \
     --validation_file "$VALID" --output "$OUT/generation.json" "${BENCH_ARGS[@]}"
 else
@@ -122,11 +130,13 @@ if [ "${SMOKE:-0}" = 1 ]; then
 else
   K8_ARGS=(--patch_size 8 --latent_size 1024)
 fi
-if [ "$(left)" -ge "$T_OPT" ]; then ae ae_k4_nodropout "$T_OPT" "$OPT_MIN" --token_dropout 0 --latent_dropout 0
+if ! want ae_k4_nodropout; then :
+elif [ "$(left)" -ge "$T_OPT" ]; then ae ae_k4_nodropout "$T_OPT" "$OPT_MIN" --token_dropout 0 --latent_dropout 0
 else log "skip ae_k4_nodropout: $(left)s left"; fi
-if [ "$(left)" -ge "$T_OPT" ]; then ae ae_k8 "$T_OPT" "$OPT_MIN" "${K8_ARGS[@]}"
+if ! want ae_k8; then :
+elif [ "$(left)" -ge "$T_K8" ]; then ae ae_k8 "$T_K8" "$K8_MIN" "${K8_ARGS[@]}"
 else log "skip ae_k8: $(left)s left"; fi
-if [ "${SMOKE:-0}" != 1 ]; then
+if [ "${SMOKE:-0}" != 1 ] && want memory; then
   for recipe in student_llama1b autoencoder_llama1b; do
     optional "memory_$recipe" 60 $PY benchmarks/calm_memory.py "recipes/calm/$recipe.yaml" --steps 3 \
       --output "$OUT/memory_$recipe.json"

@@ -2,12 +2,14 @@
 """
 The latent-thought table: accuracy, generated tokens and latent steps of each GSM8K recipe's run, beside the anchor.
 
-    python benchmarks/latent_thought_summary.py OUTDIR
+    python benchmarks/latent_thought_summary.py OUTDIR [--baseline EARLIER/summary.json]
 
-Reads OUTDIR/<recipe>/eval_results.json (and OUTDIR/scale_*.json), prints a Markdown table and writes
-OUTDIR/summary.json and OUTDIR/summary.md, with the issue's target checked: the better latent method reaching at
-least 80 % of CoT's accuracy with at most 40 % of its generated positions (written tokens + latent steps, as the
-anchor counts Coconut's thoughts), and beating no-CoT.
+Reads OUTDIR/<run>/eval_results.json for the four recipes and any other run there (variants such as ablations,
+after them), and OUTDIR/scale_*.json; prints a Markdown table and writes OUTDIR/summary.json and OUTDIR/summary.md,
+with the issue's target checked: the better latent method reaching at least 80 % of CoT's accuracy with at most 40 %
+of its generated positions (written tokens + latent steps, as the anchor counts Coconut's thoughts), and beating
+no-CoT. `--baseline` takes the reference rows (CoT and no-CoT) that OUTDIR lacks from an earlier run's summary.json,
+their source naming it.
 """
 
 from __future__ import annotations
@@ -25,19 +27,36 @@ ANCHOR = {  # Hao et al. 2024 (Coconut), GPT-2 on GSM8k-Aug (385k problems): acc
 }
 
 
-def load(out: Path) -> dict[str, dict]:
+def run_names(out: Path) -> list[str]:
+    """The four recipes, then every other run folder of OUTDIR (variants), sorted."""
+    others = sorted(
+        d.name
+        for d in out.iterdir()
+        if d.is_dir()
+        and d.name not in RECIPES
+        and ((d / "eval_results.json").is_file() or (d / "source.txt").is_file())
+    )
+    return [*RECIPES, *others]
+
+
+def load(out: Path, baseline: Path | None = None) -> dict[str, dict]:
+    earlier = json.loads(baseline.read_text())["rows"] if baseline else {}
     rows = {}
-    for recipe in RECIPES:
-        path = out / recipe / "eval_results.json"
-        rows[recipe] = json.loads(path.read_text()) if path.is_file() else {}
-        source = out / recipe / "source.txt"
-        rows[recipe]["source"] = source.read_text().strip() if source.is_file() else ""
+    for name in run_names(out):
+        path = out / name / "eval_results.json"
+        rows[name] = json.loads(path.read_text()) if path.is_file() else {}
+        source = out / name / "source.txt"
+        rows[name]["source"] = source.read_text().strip() if source.is_file() else ""
+        if name in ("no_cot", "cot") and "accuracy" not in rows[name] and "accuracy" in earlier.get(name, {}):
+            rows[name] = {**earlier[name], "source": f"{earlier[name].get('source', '')} [from {baseline}]"}
     return rows
 
 
 def verdict(rows: dict[str, dict]) -> dict:
     cot, no_cot = rows["cot"], rows["no_cot"]
-    latent = [r for r in ("coconut", "latent_mixing") if "accuracy" in rows[r]]
+    latent = [
+        r for r in rows if r not in ("no_cot", "cot") and not r.endswith("_fallback_check") and "accuracy" in rows[r]
+    ]
     if "accuracy" not in cot or not latent:
         return {"checked": False, "why": "CoT or both latent runs missing"}
     best = max(latent, key=lambda r: rows[r]["accuracy"])
@@ -61,16 +80,18 @@ def verdict(rows: dict[str, dict]) -> dict:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", type=Path)
+    parser.add_argument(
+        "--baseline", type=Path, help="an earlier run's summary.json, for CoT / no-CoT rows OUTDIR lacks"
+    )
     args = parser.parse_args(argv)
-    rows = load(args.out)
+    rows = load(args.out, args.baseline)
     lines = [
         "| recipe | accuracy % | mean generated tokens | mean latent steps | positions (tokens + latent) | "
         "examples/s | rows | anchor accuracy % | anchor tokens | result from |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for recipe in RECIPES:
-        r = rows[recipe]
-        anchor_accuracy, anchor_tokens = ANCHOR[recipe]
+    for recipe, r in rows.items():
+        anchor_accuracy, anchor_tokens = ANCHOR.get(recipe, (None, None))
         if "accuracy" in r:
             cells = [
                 f"{100 * r['accuracy']:.1f}",
