@@ -70,6 +70,14 @@ class ModelArguments:
         default=None,
         metadata={"help": "LayerNorm each soft-prompt vector at the decoder's embedding scale (default on)."},
     )
+    latent_to_embeddings: bool | None = field(
+        default=None,
+        metadata={"help": "Also add the idea to every token embedding the decoder reads, as Optimus (default off)."},
+    )
+    latent_to_logits: bool | None = field(
+        default=None,
+        metadata={"help": "Also shift the decoder's last hidden state by the idea, before its LM head (default off)."},
+    )
     head_dropout: float | None = field(default=None, metadata={"help": "Dropout in the heads (default 0.1)."})
     head_init: str | None = field(
         default=None, metadata={"help": "fan_in | normal: how the head MLPs' weights start (default fan_in)."}

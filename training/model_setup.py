@@ -32,6 +32,8 @@ HEAD_FIELDS = (
     "prefix_len",
     "prefix_hidden_dim",
     "prefix_layer_norm",
+    "latent_to_embeddings",
+    "latent_to_logits",
     "head_dropout",
     "head_init",
     "freeze_encoder",

@@ -104,6 +104,16 @@ class LatentSpaceConfig(PretrainedConfig):
             Whether each soft-prompt vector goes through a LayerNorm whose gain starts at the per-dimension scale of
             the decoder's token embeddings, so the fresh soft prompt has the size of real tokens whatever the heads'
             scale (with `head_init="normal"` and no norm it starts ~100x smaller, and the decoder all but ignores it).
+        latent_to_embeddings (`bool`, *optional*, defaults to `False`):
+            Whether the idea is also added to the embedding of every token the decoder reads (its prompt tokens and
+            each summary token), through a linear map from `z_out` that starts at zero, as Optimus (Li et al., 2020)
+            injects its latent into GPT-2 beside the memory vectors. Each written token then sees the idea directly
+            instead of only through attention to the soft prompt.
+        latent_to_logits (`bool`, *optional*, defaults to `False`):
+            Whether the idea also shifts the decoder's last hidden state, just before its LM head, through a linear
+            map from `z_out` that starts at zero: a prior over the next token conditioned on the idea (with tied
+            embeddings, a bag of the words the idea holds), so names and facts can be picked from the idea in one
+            linear step while the decoder's own states decide where they go.
         head_dropout (`float`, *optional*, defaults to 0.1):
             Dropout inside the trainable heads.
         freeze_encoder (`bool`, *optional*, defaults to `True`):
@@ -177,6 +187,8 @@ class LatentSpaceConfig(PretrainedConfig):
     prefix_len: int = 10
     prefix_hidden_dim: int = 1024
     prefix_layer_norm: bool = True
+    latent_to_embeddings: bool = False
+    latent_to_logits: bool = False
     head_dropout: float = 0.1
     freeze_encoder: bool = True
     freeze_decoder: bool = True

@@ -12,12 +12,14 @@ The backbones are ordinary `AutoModel` / `AutoModelForCausalLM` instances; only 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
 import logging as std_logging
 import math
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -292,6 +294,8 @@ class LatentSpacePreTrainedModel(PreTrainedModel):
         super()._init_weights(module)
         if self.config.head_init == "fan_in" and isinstance(module, nn.Linear) and self._is_head_mlp_layer(module):
             init.normal_(module.weight, mean=0.0, std=module.in_features**-0.5)
+        if module is getattr(self, "latent_embedding", None) or module is getattr(self, "latent_logits", None):
+            init.zeros_(module.weight)  # the decoder starts exactly as pretrained and learns how much to read
         if isinstance(module, LatentSpaceTransformerMiddle):
             init.normal_(module.slot_embeddings, mean=0.0, std=self.config.initializer_range)
         elif isinstance(module, LatentSpacePooling) and module.mode == "memory":
@@ -413,6 +417,13 @@ def _check_backbone_kinds(config: LatentSpaceConfig) -> None:
         )
 
 
+def _add_rows(states: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """`states` (batch * repeats, length, hidden) plus each row's `shift` (batch, hidden), repeated in place."""
+    if states.shape[0] != shift.shape[0]:
+        shift = shift.repeat_interleave(states.shape[0] // shift.shape[0], dim=0)
+    return states + shift[:, None].to(states.dtype)
+
+
 class LatentSpaceForConditionalGeneration(LatentSpacePreTrainedModel, GenerationMixin):
     """
     Encoder -> pooling -> compression -> middle model -> prefix adapter -> causal LM, as one `PreTrainedModel`.
@@ -447,6 +458,16 @@ class LatentSpaceForConditionalGeneration(LatentSpacePreTrainedModel, Generation
         self.compression = LatentSpaceCompression(config)
         self.middle = build_middle_model(config)
         self.prefix_adapter = LatentSpacePrefixAdapter(config)
+        # Optimus-style injection: z_out -> one vector added to every token embedding the decoder reads.
+        self.latent_embedding = (
+            nn.Linear(config.latent_size, config.decoder_hidden_size, bias=False)
+            if config.latent_to_embeddings
+            else None
+        )
+        # z_out -> one vector added to the decoder's last hidden state before its LM head.
+        self.latent_logits = (
+            nn.Linear(config.latent_size, config.decoder_hidden_size, bias=False) if config.latent_to_logits else None
+        )
 
         self.post_init()
         # FSDP (accelerate, TRANSFORMER_BASED_WRAP) shards each `_no_split_modules` class as a unit and then
@@ -718,6 +739,7 @@ class LatentSpaceForConditionalGeneration(LatentSpacePreTrainedModel, Generation
         """
         embedding = self.decoder.get_input_embeddings()
         prefix = self.prefix_adapter(latent_out.to(self.prefix_adapter.mlp[0].weight.dtype)).to(embedding.weight.dtype)
+        shift = self.token_embedding_shift(latent_out)
         before = list(self.config.prompt_prefix_ids or [])
         after = list(self.config.prompt_suffix_ids or [])
         if self.config.use_decoder_start_token and not after:
@@ -726,10 +748,17 @@ class LatentSpaceForConditionalGeneration(LatentSpacePreTrainedModel, Generation
             return prefix
 
         def embed(ids: list[int]) -> torch.Tensor:
-            return embedding(torch.tensor(ids, device=prefix.device).expand(prefix.shape[0], -1))
+            tokens = embedding(torch.tensor(ids, device=prefix.device).expand(prefix.shape[0], -1))
+            return tokens if shift is None else tokens + shift[:, None].to(tokens.dtype)
 
         parts = ([embed(before)] if before else []) + [prefix] + ([embed(after)] if after else [])
         return torch.cat(parts, dim=1)
+
+    def token_embedding_shift(self, latent_out: torch.Tensor) -> torch.Tensor | None:
+        """With `latent_to_embeddings`, the vector added to each token embedding the decoder reads, `(batch, hidden)`."""
+        if self.latent_embedding is None:
+            return None
+        return self.latent_embedding(latent_out.to(self.latent_embedding.weight.dtype))
 
     # -- training ------------------------------------------------------------------------------------------------------
 
@@ -767,15 +796,19 @@ class LatentSpaceForConditionalGeneration(LatentSpacePreTrainedModel, Generation
         target_len = labels.shape[1]
         teacher_ids = labels[:, :-1].masked_fill(labels[:, :-1] == -100, self.config.pad_token_id)
         token_embeds = self.decoder.get_input_embeddings()(teacher_ids)
+        shift = self.token_embedding_shift(latent)
+        if shift is not None:
+            token_embeds = token_embeds + shift[:, None].to(token_embeds.dtype)
         inputs_embeds = torch.cat([prefix, token_embeds], dim=1)
         decoder_mask = torch.cat(
             [prefix.new_ones(prefix.shape[:2], dtype=torch.long), (labels[:, :-1] != -100).long()], dim=1
         )
         # With the start token, position prefix_len predicts labels[:, 0]; without it, position prefix_len - 1 does.
         # Either way the last `target_len` positions are exactly the summary predictions.
-        logits = self.decoder(
-            inputs_embeds=inputs_embeds, attention_mask=decoder_mask, logits_to_keep=target_len, use_cache=False
-        ).logits
+        with self._latent_shifts(latent, written_tokens=False):
+            logits = self.decoder(
+                inputs_embeds=inputs_embeds, attention_mask=decoder_mask, logits_to_keep=target_len, use_cache=False
+            ).logits
 
         loss_sum = F.cross_entropy(
             logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100, reduction="sum"
@@ -835,9 +868,42 @@ class LatentSpaceForConditionalGeneration(LatentSpacePreTrainedModel, Generation
             # cannot see the prompt's tokens say nothing about this model.
             for setting in ("no_repeat_ngram_size", "repetition_penalty"):
                 warnings.filterwarnings("ignore", message=f"Passing `{setting}` with `inputs_embeds`")
-            return self.decoder.generate(
-                inputs_embeds=prefix, attention_mask=prefix_mask, generation_config=generation_config, **model_kwargs
+            with self._latent_shifts(latent, written_tokens=True):
+                return self.decoder.generate(
+                    inputs_embeds=prefix,
+                    attention_mask=prefix_mask,
+                    generation_config=generation_config,
+                    **model_kwargs,
+                )
+
+    @contextlib.contextmanager
+    def _latent_shifts(self, latent_out: torch.Tensor, written_tokens: bool) -> Iterator[None]:
+        """
+        While the decoder runs, adds the idea's shifts where its config asks: before the LM head
+        (`latent_to_logits`) and, with `written_tokens`, to the embedding of every token it writes while generating
+        (`latent_to_embeddings`; the soft prompt and teacher-forced tokens already carry it). Beam search and sampling
+        repeat each row in place, so the shifts' rows are repeated to match.
+        """
+        hooks = []
+        if self.latent_logits is not None:
+            shift = self.latent_logits(latent_out.to(self.latent_logits.weight.dtype))
+            hooks.append(
+                self.decoder.get_output_embeddings().register_forward_pre_hook(
+                    lambda module, args: (_add_rows(args[0], shift), *args[1:])
+                )
             )
+        if written_tokens and self.latent_embedding is not None:
+            shift_in = self.token_embedding_shift(latent_out)
+            hooks.append(
+                self.decoder.get_input_embeddings().register_forward_hook(
+                    lambda module, args, output: _add_rows(output, shift_in)
+                )
+            )
+        try:
+            yield
+        finally:
+            for hook in hooks:
+                hook.remove()
 
     # -- construction from pretrained backbones ------------------------------------------------------------------------
 
