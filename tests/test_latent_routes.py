@@ -80,3 +80,47 @@ def test_both_routes_train_and_survive_save_and_reload(tmp_path, batch):
     assert reloaded.config.latent_to_embeddings and reloaded.config.latent_to_logits
     torch.testing.assert_close(reloaded(**batch).logits, model(**batch).logits)
     torch.testing.assert_close(reloaded.generate(**batch, max_new_tokens=5), model.generate(**batch, max_new_tokens=5))
+
+
+def test_bag_of_words_loss_is_the_target_tokens_log_probability_under_the_route(batch):
+    model = _randomised(
+        tiny_model(decoder="llama", latent_to_logits=True, bag_of_words_loss_weight=0.5), "latent_to_logits"
+    )
+    plain = tiny_model(decoder="llama", latent_to_logits=True)
+    plain.load_state_dict(model.state_dict())
+    out, plain_out = model(**batch), plain.eval()(**batch)
+    assert plain_out.bag_of_words_loss is None
+    latent, labels = out.latent_out, batch["labels"]
+    log_probs = (model.latent_logits(latent) @ model.decoder.lm_head.weight.T).log_softmax(-1)
+    target_log_probs = [log_probs[row, labels[row][labels[row] != -100]] for row in range(len(labels))]
+    expected = -torch.cat(target_log_probs).sum() / (labels != -100).sum()
+    torch.testing.assert_close(out.bag_of_words_loss, expected)
+    torch.testing.assert_close(out.loss, plain_out.loss + 0.5 * expected)
+
+
+def test_bag_of_words_loss_falls_towards_its_floor_on_a_handful_of_pairs(batch):
+    # One distribution per row cannot give every target token probability 1: the floor is the entropy of each row's
+    # token counts, weighted by its number of tokens.
+    labels = batch["labels"]
+    floor = 0.0
+    for row in labels:
+        counts = torch.unique(row[row != -100], return_counts=True)[1].float()
+        floor -= (counts * (counts / counts.sum()).log()).sum().item()
+    floor /= (labels != -100).sum().item()
+    model = tiny_model(decoder="llama", latent_to_logits=True, bag_of_words_loss_weight=1.0)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    losses = []
+    for _ in range(60):
+        out = model(**batch)
+        out.bag_of_words_loss.backward()  # the auxiliary loss alone: it trains the route and the heads under it
+        optimizer.step()
+        optimizer.zero_grad()
+        losses.append(out.bag_of_words_loss.item())
+    assert losses[-1] - floor < 0.5 * (losses[0] - floor)
+
+
+def test_bag_of_words_loss_needs_the_logits_route():
+    with pytest.raises(ValueError, match="latent_to_logits"):
+        tiny_model(bag_of_words_loss_weight=1.0)
+    with pytest.raises(ValueError, match=">= 0"):
+        tiny_model(latent_to_logits=True, bag_of_words_loss_weight=-1.0)

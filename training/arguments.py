@@ -78,6 +78,10 @@ class ModelArguments:
         default=None,
         metadata={"help": "Also shift the decoder's last hidden state by the idea, before its LM head (default off)."},
     )
+    bag_of_words_loss_weight: float | None = field(
+        default=None,
+        metadata={"help": "Weight of the idea's bag-of-words loss; needs latent_to_logits (default 0: off)."},
+    )
     head_dropout: float | None = field(default=None, metadata={"help": "Dropout in the heads (default 0.1)."})
     head_init: str | None = field(
         default=None, metadata={"help": "fan_in | normal: how the head MLPs' weights start (default fan_in)."}

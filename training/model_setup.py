@@ -34,6 +34,7 @@ HEAD_FIELDS = (
     "prefix_layer_norm",
     "latent_to_embeddings",
     "latent_to_logits",
+    "bag_of_words_loss_weight",
     "head_dropout",
     "head_init",
     "freeze_encoder",

@@ -114,6 +114,11 @@ class LatentSpaceConfig(PretrainedConfig):
             map from `z_out` that starts at zero: a prior over the next token conditioned on the idea (with tied
             embeddings, a bag of the words the idea holds), so names and facts can be picked from the idea in one
             linear step while the decoder's own states decide where they go.
+        bag_of_words_loss_weight (`float`, *optional*, defaults to 0.0):
+            Weight of an auxiliary loss (Zhao et al., 2017) that asks the `latent_to_logits` route alone to predict
+            every target token, in any order: the logits `lm_head(shift)` must give each target token a high
+            probability. It trains the route, and the heads under it, to put the target's words (names, places) into
+            the idea without waiting for the decoder; it costs one matrix product per row. Needs `latent_to_logits`.
         head_dropout (`float`, *optional*, defaults to 0.1):
             Dropout inside the trainable heads.
         freeze_encoder (`bool`, *optional*, defaults to `True`):
@@ -189,6 +194,7 @@ class LatentSpaceConfig(PretrainedConfig):
     prefix_layer_norm: bool = True
     latent_to_embeddings: bool = False
     latent_to_logits: bool = False
+    bag_of_words_loss_weight: float = 0.0
     head_dropout: float = 0.1
     freeze_encoder: bool = True
     freeze_decoder: bool = True
@@ -302,6 +308,12 @@ class LatentSpaceConfig(PretrainedConfig):
             )
         if self.middle_model == "gru" and self.num_reasoning_steps < 1:
             raise ValueError(f"The gru middle model needs num_reasoning_steps >= 1, got {self.num_reasoning_steps}.")
+        if self.bag_of_words_loss_weight < 0:
+            raise ValueError(f"`bag_of_words_loss_weight` must be >= 0, got {self.bag_of_words_loss_weight}.")
+        if self.bag_of_words_loss_weight > 0 and not self.latent_to_logits:
+            raise ValueError(
+                "`bag_of_words_loss_weight` trains the `latent_to_logits` route: set `latent_to_logits=True` too."
+            )
         if not 0.0 <= self.head_dropout < 1.0:
             raise ValueError(f"`head_dropout` must be in [0, 1), got {self.head_dropout}.")
         if getattr(self.encoder, "is_encoder_decoder", False):

@@ -51,7 +51,8 @@ class LatentSpaceSeq2SeqLMOutput(ModelOutput):
 
     Args:
         loss (`torch.FloatTensor` of shape `(1,)`, *optional*, returned when `labels` is given):
-            Cross-entropy over the summary tokens only (soft prompt and padding are never targets).
+            Cross-entropy over the summary tokens only (soft prompt and padding are never targets), plus the weighted
+            bag-of-words loss when the config asks for it.
         logits (`torch.FloatTensor` of shape `(batch_size, target_length, vocab_size)`):
             Decoder scores for each summary position; `logits[:, t]` predicts `labels[:, t]`.
         latent_in (`torch.FloatTensor` of shape `(batch_size, latent_size)`):
@@ -68,6 +69,7 @@ class LatentSpaceSeq2SeqLMOutput(ModelOutput):
     latent_in: torch.FloatTensor | None = None
     latent_out: torch.FloatTensor | None = None
     prefix_embeds: torch.FloatTensor | None = None
+    bag_of_words_loss: torch.FloatTensor | None = None
 
 
 def _mlp(sizes: list[int], dropout: float) -> nn.Sequential:
@@ -818,9 +820,32 @@ class LatentSpaceForConditionalGeneration(LatentSpacePreTrainedModel, Generation
         if isinstance(num_items_in_batch, torch.Tensor):
             num_items_in_batch = num_items_in_batch.to(loss_sum.device)
         loss = loss_sum / num_items_in_batch
+        bag_of_words_loss = None
+        if self.config.bag_of_words_loss_weight > 0:
+            bag_of_words_loss = self.bag_of_words_loss(latent, labels)
+            loss = loss + self.config.bag_of_words_loss_weight * bag_of_words_loss
         return LatentSpaceSeq2SeqLMOutput(
-            loss=loss, logits=logits, latent_in=latent_in, latent_out=latent, prefix_embeds=prefix
+            loss=loss,
+            logits=logits,
+            latent_in=latent_in,
+            latent_out=latent,
+            prefix_embeds=prefix,
+            bag_of_words_loss=bag_of_words_loss,
         )
+
+    def bag_of_words_loss(self, latent_out: torch.Tensor, labels: torch.LongTensor) -> torch.Tensor:
+        """
+        Mean negative log-probability of each target token under one distribution per row, `softmax(lm_head(shift))`
+        with `shift` the `latent_to_logits` route's vector: what the route adds to every position's logits.
+        """
+        if self.latent_logits is None:
+            raise ValueError("The bag-of-words loss reads the `latent_to_logits` route: build the model with it.")
+        shift = self.latent_logits(latent_out.to(self.latent_logits.weight.dtype))
+        head = self.decoder.get_output_embeddings()
+        log_probs = F.linear(shift.to(head.weight.dtype), head.weight).float().log_softmax(-1)
+        targets = labels != -100
+        token_log_probs = log_probs.gather(1, labels.clamp(min=0))
+        return -(token_log_probs * targets).sum() / targets.sum().clamp(min=1)
 
     # -- generation ----------------------------------------------------------------------------------------------------
 
