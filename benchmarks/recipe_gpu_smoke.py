@@ -8,6 +8,8 @@ Runs the real `run_summarization.py` on a recipe for a few steps and records its
     python benchmarks/recipe_gpu_smoke.py prepare --out /tmp/bb \
         --encoder_tokenizer backbones/all-MiniLM-L6-v2 --decoder_tokenizer backbones/SmolLM2-135M-Instruct
 
+    #    the offline recipes' SmolLM2-135M, one folder for both roles (--encoder smollm2-135m --decoder smollm2-135m)
+
     # 2. run_summarization.py's main() with the recipe and overrides, plus a callback that records
     #    torch.cuda.max_memory_allocated() over training (reset when training begins, weights included) and every
     #    logged loss; the whole run's peak (evaluation with generation included) is recorded too
@@ -40,10 +42,12 @@ def prepare(args) -> None:
     from benchmarks import shapes
 
     out = Path(args.out)
-    for role, name, tokenizer_dir in (
-        ("encoder", args.encoder, args.encoder_tokenizer),
-        ("decoder", args.decoder, args.decoder_tokenizer),
-    ):
+    roles = [("encoder", args.encoder, args.encoder_tokenizer), ("decoder", args.decoder, args.decoder_tokenizer)]
+    if args.encoder == args.decoder:
+        # One backbone in both roles (SmolLM2-135M in recipes/offline): one folder, saved as its causal-LM checkpoint
+        # is; the encoder loads it with AutoModel, as it loads the real one.
+        roles = roles[1:]
+    for role, name, tokenizer_dir in roles:
         target = out / name
         if (target / "config.json").is_file():
             print(f"{target} exists: kept")
@@ -71,7 +75,7 @@ def prepare(args) -> None:
 
 def run(args, argv: list[str]) -> None:
     import torch
-    from transformers import Seq2SeqTrainer, TrainerCallback
+    from transformers import TrainerCallback
 
     import run_summarization
 
@@ -106,13 +110,24 @@ def run(args, argv: list[str]) -> None:
                 record["train_peak_allocated_gib"] = round(torch.cuda.max_memory_allocated() / GIB, 3)
                 record["train_peak_reserved_gib"] = round(torch.cuda.max_memory_reserved() / GIB, 3)
 
-    class RecordingSeq2SeqTrainer(Seq2SeqTrainer):
+    class RecordingTrainer(run_summarization.LengthGroupedSeq2SeqTrainer):
         def __init__(self, *trainer_args, **trainer_kwargs):
             super().__init__(*trainer_args, **trainer_kwargs)
             self.add_callback(MemoryAndLossRecorder())
 
-    run_summarization.Seq2SeqTrainer = RecordingSeq2SeqTrainer  # the script's own Trainer, with the recorder added
+        def training_step(self, model, inputs, *step_args, **step_kwargs):
+            # the longest padded dialogue and target seen: did the batches reach the recipe's length caps?
+            for key in ("input_ids", "labels"):
+                if key in inputs:
+                    name = f"longest_batch_{key}"
+                    record[name] = max(record.get(name, 0), int(inputs[key].shape[-1]))
+            return super().training_step(model, inputs, *step_args, **step_kwargs)
+
+    # The script's own Trainer class, with the recorder added (a name the script does not use would record nothing).
+    run_summarization.LengthGroupedSeq2SeqTrainer = RecordingTrainer
     metrics = run_summarization.main(argv)
+    if "train_wall_s" not in record:
+        raise RuntimeError("The recorder never saw training end: run_summarization's Trainer class was not patched.")
     if torch.cuda.is_available():
         record["run_peak_allocated_gib"] = round(torch.cuda.max_memory_allocated() / GIB, 3)
     record["metrics"] = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}

@@ -5,6 +5,8 @@ time as the pretrained ones, and need no Hub access.
     ModernBERT-base   ModernBertConfig() defaults (768 hidden, 22 layers, GLU MLP 1152, 12 heads, vocab 50368)
     ModernBERT-large  1024 hidden, 28 layers, GLU MLP 2624, 16 heads
     GPT-2 small       GPT2Config() defaults (768 hidden, 12 layers, 12 heads, vocab 50257)
+    SmolLM2-135M      576 hidden, 30 layers, MLP 1536, 9 heads / 3 kv heads, vocab 49152, tied embeddings (the offline
+                      recipes' encoder and decoder; a Llama)
     Llama-3.2-1B      2048 hidden, 16 layers, MLP 8192, 32 heads / 8 kv heads, vocab 128256, tied embeddings
     Llama-3.2-3B      3072 hidden, 28 layers, MLP 8192, 24 heads / 8 kv heads, vocab 128256, tied embeddings
     BART-base         768 d_model, 6 + 6 layers, FFN 3072, 12 heads, vocab 50265 (the stock seq2seq baseline)
@@ -56,6 +58,26 @@ def _llama(hidden: int, layers: int, heads: int, head_dim: int) -> LlamaConfig:
         bos_token_id=128000,
         eos_token_id=128001,
         rope_parameters=dict(_LLAMA3_ROPE),
+    )
+
+
+def smollm2_135m() -> LlamaConfig:
+    """backbones/SmolLM2-135M-Instruct/config.json."""
+    return LlamaConfig(
+        hidden_size=576,
+        num_hidden_layers=30,
+        intermediate_size=1536,
+        num_attention_heads=9,
+        num_key_value_heads=3,
+        head_dim=64,
+        vocab_size=49152,
+        tie_word_embeddings=True,
+        max_position_embeddings=8192,
+        rms_norm_eps=1e-5,
+        bos_token_id=1,
+        eos_token_id=2,
+        pad_token_id=2,
+        rope_parameters={"rope_type": "default", "rope_theta": 100000.0},
     )
 
 
@@ -137,10 +159,13 @@ def tiny_bart() -> BartConfig:
 ENCODERS: dict[str, Callable[[], PretrainedConfig]] = {
     "modernbert-base": modernbert_base,
     "modernbert-large": modernbert_large,
+    "smollm2-135m": smollm2_135m,  # a decoder-only model read as an encoder (AutoModel), as the offline recipes do
     "tiny-modernbert": tiny_modernbert,
+    "tiny-llama": tiny_llama,
 }
 DECODERS: dict[str, Callable[[], PretrainedConfig]] = {
     "gpt2": gpt2_small,
+    "smollm2-135m": smollm2_135m,
     "llama-3.2-1b": llama_3_2_1b,
     "llama-3.2-3b": llama_3_2_3b,
     "tiny-gpt2": tiny_gpt2,
@@ -153,6 +178,7 @@ TINY = {
     "modernbert-base": "tiny-modernbert",
     "modernbert-large": "tiny-modernbert",
     "gpt2": "tiny-gpt2",
+    "smollm2-135m": "tiny-llama",
     "llama-3.2-1b": "tiny-llama",
     "llama-3.2-3b": "tiny-llama",
     "bart-base": "tiny-bart",
