@@ -109,24 +109,7 @@ for d in outputs/pt-* outputs/ft-*; do
   [ -f "$d/trainer_state.json" ] && cp "$d/trainer_state.json" "$OUTDIR/$(basename "$d")-trainer_state.json"
   [ -f "$d/all_results.json" ] && cp "$d/all_results.json" "$OUTDIR/$(basename "$d")-all_results.json"
 done
-$PY - "$OUTDIR" <<'EOF' | tee "$OUTDIR/summary.txt"
-import json, sys
-from pathlib import Path
-out = Path(sys.argv[1])
-rows = []
-for path in sorted(out.glob("eval-*/eval_results.json")):
-    r = json.loads(path.read_text())
-    rows.append((r["rougeL"], path.parent.name[5:], r))
-print(f"{'run':<16}{'R-1':>7}{'R-2':>7}{'R-L':>7}{'R-Lsum':>8}{'len':>6}{'first=spk':>10}")
-for _, name, r in sorted(rows, reverse=True):
-    print(f"{name:<16}{r['rouge1']:7.2f}{r['rouge2']:7.2f}{r['rougeL']:7.2f}{r['rougeLsum']:8.2f}{r['gen_len']:6.1f}{r['first_name_is_speaker']:10.1f}")
-if rows:
-    (out / "best.txt").write_text(max(rows)[1])
-t = out / "teacher.json"
-if t.is_file():
-    r = json.loads(t.read_text())
-    print(f"{'teacher':<16}{r['rouge1']:7.2f}{r['rouge2']:7.2f}{r['rougeL']:7.2f}{r['rougeLsum']:8.2f}{r['gen_len']:6.1f}{r.get('first_name_is_speaker', 0):10.1f}")
-EOF
+$PY benchmarks/quality_summary.py "$OUTDIR" --best | tee "$OUTDIR/summary.txt"
 if [ -f "$OUTDIR/best.txt" ]; then
   best=$(cat "$OUTDIR/best.txt")
   $PY benchmarks/trained_parameters.py export "outputs/ft-$best" "$OUTDIR/lean-$best" >>"$OUTDIR/pipeline.log" 2>&1

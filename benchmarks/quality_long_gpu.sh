@@ -98,18 +98,5 @@ for d in "outputs/pt-$VARIANT" "outputs/ft-$VARIANT"; do
   for f in trainer_state.json all_results.json; do [ -f "$d/$f" ] && cp "$d/$f" "$OUTDIR/$(basename "$d")-$f"; done
 done
 $PY benchmarks/trained_parameters.py export "outputs/ft-$VARIANT" "$OUTDIR/lean-ft-$VARIANT" >>"$OUTDIR/pipeline.log" 2>&1
-$PY - "$OUTDIR" <<'EOF' | tee "$OUTDIR/summary.txt"
-import json, sys
-from pathlib import Path
-out = Path(sys.argv[1])
-print(f"{'run':<22}{'R-1':>7}{'R-2':>7}{'R-L':>7}{'R-Lsum':>8}{'len':>6}{'first=spk':>10}")
-for path in sorted(out.glob("eval-*/eval_results.json")):
-    r = json.loads(path.read_text())
-    print(f"{path.parent.name[5:]:<22}{r['rouge1']:7.2f}{r['rouge2']:7.2f}{r['rougeL']:7.2f}{r['rougeLsum']:8.2f}"
-          f"{r['gen_len']:6.1f}{r['first_name_is_speaker']:10.1f}")
-for path in sorted(out.glob("*-all_results.json")):
-    r = json.loads(path.read_text())
-    keys = ("epoch", "train_loss", "eval_loss", "train_samples_per_second", "train_runtime")
-    print(path.name[:-17], {k: round(r[k], 4) for k in keys if k in r})
-EOF
+$PY benchmarks/quality_summary.py "$OUTDIR" | tee "$OUTDIR/summary.txt"
 log "done"
