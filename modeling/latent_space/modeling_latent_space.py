@@ -734,14 +734,16 @@ class LatentSpaceForConditionalGeneration(LatentSpacePreTrainedModel, Generation
         ideas = latent_in.reshape(-1, self.config.latent_dim)
         return self.middle(ideas).reshape(latent_in.shape)
 
-    def prefix_embeddings(self, latent_out: torch.Tensor) -> torch.Tensor:
+    def prefix_embeddings(self, latent_out: torch.Tensor, token_shift: torch.Tensor | None = None) -> torch.Tensor:
         """
         `z_out` -> the decoder's soft prompt, between the fixed `prompt_prefix_ids` / `prompt_suffix_ids` tokens when
         configured; without a suffix, the start-token embedding follows when configured (a suffix ends the prompt).
+        With `latent_to_embeddings`, those fixed tokens carry the idea's token shift (`token_shift`, if already
+        computed by `latent_shifts`).
         """
         embedding = self.decoder.get_input_embeddings()
         prefix = self.prefix_adapter(latent_out.to(self.prefix_adapter.mlp[0].weight.dtype)).to(embedding.weight.dtype)
-        shift = self.token_embedding_shift(latent_out)
+        shift = self.latent_shifts(latent_out)[0] if token_shift is None else token_shift
         before = list(self.config.prompt_prefix_ids or [])
         after = list(self.config.prompt_suffix_ids or [])
         if self.config.use_decoder_start_token and not after:
@@ -751,16 +753,18 @@ class LatentSpaceForConditionalGeneration(LatentSpacePreTrainedModel, Generation
 
         def embed(ids: list[int]) -> torch.Tensor:
             tokens = embedding(torch.tensor(ids, device=prefix.device).expand(prefix.shape[0], -1))
-            return tokens if shift is None else tokens + shift[:, None].to(tokens.dtype)
+            return tokens if shift is None else _add_rows(tokens, shift)
 
         parts = ([embed(before)] if before else []) + [prefix] + ([embed(after)] if after else [])
         return torch.cat(parts, dim=1)
 
-    def token_embedding_shift(self, latent_out: torch.Tensor) -> torch.Tensor | None:
-        """With `latent_to_embeddings`, the vector added to each token embedding the decoder reads, `(batch, hidden)`."""
-        if self.latent_embedding is None:
-            return None
-        return self.latent_embedding(latent_out.to(self.latent_embedding.weight.dtype))
+    def latent_shifts(self, latent_out: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """
+        The idea's direct routes into the decoder, `(batch, hidden)` each or None when off: the vector added to every
+        token embedding it reads (`latent_to_embeddings`) and the one added before its LM head (`latent_to_logits`).
+        """
+        routes = (self.latent_embedding, self.latent_logits)
+        return tuple(None if route is None else route(latent_out.to(route.weight.dtype)) for route in routes)
 
     # -- training ------------------------------------------------------------------------------------------------------
 
@@ -793,21 +797,21 @@ class LatentSpaceForConditionalGeneration(LatentSpacePreTrainedModel, Generation
         if latent is None:
             latent_in = self.encode(input_ids, attention_mask, encoder_hidden_states)
             latent = self.reason(latent_in)
-        prefix = self.prefix_embeddings(latent)
+        token_shift, logits_shift = self.latent_shifts(latent)
+        prefix = self.prefix_embeddings(latent, token_shift)
 
         target_len = labels.shape[1]
         teacher_ids = labels[:, :-1].masked_fill(labels[:, :-1] == -100, self.config.pad_token_id)
         token_embeds = self.decoder.get_input_embeddings()(teacher_ids)
-        shift = self.token_embedding_shift(latent)
-        if shift is not None:
-            token_embeds = token_embeds + shift[:, None].to(token_embeds.dtype)
+        if token_shift is not None:
+            token_embeds = _add_rows(token_embeds, token_shift)
         inputs_embeds = torch.cat([prefix, token_embeds], dim=1)
         decoder_mask = torch.cat(
             [prefix.new_ones(prefix.shape[:2], dtype=torch.long), (labels[:, :-1] != -100).long()], dim=1
         )
         # With the start token, position prefix_len predicts labels[:, 0]; without it, position prefix_len - 1 does.
         # Either way the last `target_len` positions are exactly the summary predictions.
-        with self._latent_shifts(latent, written_tokens=False):
+        with self._shifted_decoder(logits_shift=logits_shift):
             logits = self.decoder(
                 inputs_embeds=inputs_embeds, attention_mask=decoder_mask, logits_to_keep=target_len, use_cache=False
             ).logits
@@ -822,7 +826,7 @@ class LatentSpaceForConditionalGeneration(LatentSpacePreTrainedModel, Generation
         loss = loss_sum / num_items_in_batch
         bag_of_words_loss = None
         if self.config.bag_of_words_loss_weight > 0:
-            bag_of_words_loss = self.bag_of_words_loss(latent, labels)
+            bag_of_words_loss = self.bag_of_words_loss(latent, labels, logits_shift)
             loss = loss + self.config.bag_of_words_loss_weight * bag_of_words_loss
         return LatentSpaceSeq2SeqLMOutput(
             loss=loss,
@@ -833,14 +837,17 @@ class LatentSpaceForConditionalGeneration(LatentSpacePreTrainedModel, Generation
             bag_of_words_loss=bag_of_words_loss,
         )
 
-    def bag_of_words_loss(self, latent_out: torch.Tensor, labels: torch.LongTensor) -> torch.Tensor:
+    def bag_of_words_loss(
+        self, latent_out: torch.Tensor, labels: torch.LongTensor, logits_shift: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """
         Mean negative log-probability of each target token under one distribution per row, `softmax(lm_head(shift))`
-        with `shift` the `latent_to_logits` route's vector: what the route adds to every position's logits.
+        with `shift` the `latent_to_logits` route's vector (`logits_shift`, if already computed): what the route adds
+        to every position's logits.
         """
         if self.latent_logits is None:
             raise ValueError("The bag-of-words loss reads the `latent_to_logits` route: build the model with it.")
-        shift = self.latent_logits(latent_out.to(self.latent_logits.weight.dtype))
+        shift = self.latent_shifts(latent_out)[1] if logits_shift is None else logits_shift
         head = self.decoder.get_output_embeddings()
         log_probs = F.linear(shift.to(head.weight.dtype), head.weight).float().log_softmax(-1)
         targets = labels != -100
@@ -875,7 +882,8 @@ class LatentSpaceForConditionalGeneration(LatentSpacePreTrainedModel, Generation
             raise ValueError(
                 f"`latent` must have shape (batch_size, {self.config.latent_size}), got {tuple(latent.shape)}."
             )
-        prefix = self.prefix_embeddings(latent)
+        token_shift, logits_shift = self.latent_shifts(latent)
+        prefix = self.prefix_embeddings(latent, token_shift)
         prefix_mask = prefix.new_ones(prefix.shape[:2], dtype=torch.long)
         # Settings passed as kwargs override the model's generation config, as in any transformers model.
         generation_config = copy.deepcopy(
@@ -893,7 +901,8 @@ class LatentSpaceForConditionalGeneration(LatentSpacePreTrainedModel, Generation
             # cannot see the prompt's tokens say nothing about this model.
             for setting in ("no_repeat_ngram_size", "repetition_penalty"):
                 warnings.filterwarnings("ignore", message=f"Passing `{setting}` with `inputs_embeds`")
-            with self._latent_shifts(latent, written_tokens=True):
+            # The soft prompt already carries the token shift; the hook adds it to each token the decoder writes.
+            with self._shifted_decoder(logits_shift=logits_shift, token_shift=token_shift):
                 return self.decoder.generate(
                     inputs_embeds=prefix,
                     attention_mask=prefix_mask,
@@ -902,26 +911,25 @@ class LatentSpaceForConditionalGeneration(LatentSpacePreTrainedModel, Generation
                 )
 
     @contextlib.contextmanager
-    def _latent_shifts(self, latent_out: torch.Tensor, written_tokens: bool) -> Iterator[None]:
+    def _shifted_decoder(
+        self, logits_shift: torch.Tensor | None = None, token_shift: torch.Tensor | None = None
+    ) -> Iterator[None]:
         """
-        While the decoder runs, adds the idea's shifts where its config asks: before the LM head
-        (`latent_to_logits`) and, with `written_tokens`, to the embedding of every token it writes while generating
-        (`latent_to_embeddings`; the soft prompt and teacher-forced tokens already carry it). Beam search and sampling
-        repeat each row in place, so the shifts' rows are repeated to match.
+        While the decoder runs, adds each row's `logits_shift` to the hidden states its LM head reads and each row's
+        `token_shift` to the embeddings of the tokens it embeds itself (those it writes while generating). Beam search
+        and sampling repeat each row in place, so the shifts' rows are repeated to match.
         """
         hooks = []
-        if self.latent_logits is not None:
-            shift = self.latent_logits(latent_out.to(self.latent_logits.weight.dtype))
+        if logits_shift is not None:
             hooks.append(
                 self.decoder.get_output_embeddings().register_forward_pre_hook(
-                    lambda module, args: (_add_rows(args[0], shift), *args[1:])
+                    lambda module, args: (_add_rows(args[0], logits_shift), *args[1:])
                 )
             )
-        if written_tokens and self.latent_embedding is not None:
-            shift_in = self.token_embedding_shift(latent_out)
+        if token_shift is not None:
             hooks.append(
                 self.decoder.get_input_embeddings().register_forward_hook(
-                    lambda module, args, output: _add_rows(output, shift_in)
+                    lambda module, args, output: _add_rows(output, token_shift)
                 )
             )
         try:
