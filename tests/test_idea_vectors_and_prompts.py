@@ -6,10 +6,10 @@ import pytest
 import torch
 from transformers import AutoModelForSeq2SeqLM
 
-from data_collators import DataCollatorForLatentPrefix
 from modeling import LatentSpaceConfig
 from tests.tiny_backbones import (
     PAIRS,
+    tiny_batch,
     tiny_config,
     tiny_decoder_config,
     tiny_encoder_config,
@@ -23,10 +23,7 @@ HIDDEN = tiny_encoder_config("bert").hidden_size
 
 @pytest.fixture(scope="module")
 def batch() -> dict[str, torch.Tensor]:
-    processor = tiny_processor()
-    encoded = processor([d for d, _ in PAIRS], [s for _, s in PAIRS])
-    features = [{key: encoded[key][i] for key in encoded} for i in range(len(PAIRS))]
-    return DataCollatorForLatentPrefix(processor.encoder_tokenizer, processor.decoder_tokenizer)(features)
+    return tiny_batch()
 
 
 def test_segments_pooling_means_consecutive_stretches_of_the_real_tokens():

@@ -8,20 +8,16 @@ from __future__ import annotations
 import pytest
 import torch
 
-from data_collators import DataCollatorForLatentPrefix
 from modeling import LatentSpaceForConditionalGeneration
 from tests.test_modeling_latent_space import _assert_causal_and_consistent_with_generate
-from tests.tiny_backbones import PAIRS, tiny_model, tiny_processor
+from tests.tiny_backbones import tiny_batch, tiny_model
 
 ROUTES = {"latent_to_embeddings": "latent_embedding", "latent_to_logits": "latent_logits"}
 
 
 @pytest.fixture(scope="module")
 def batch() -> dict[str, torch.Tensor]:
-    processor = tiny_processor()
-    encoded = processor([d for d, _ in PAIRS], [s for _, s in PAIRS])
-    features = [{key: encoded[key][i] for key in encoded} for i in range(len(PAIRS))]
-    return DataCollatorForLatentPrefix(processor.encoder_tokenizer, processor.decoder_tokenizer)(features)
+    return tiny_batch()
 
 
 def _randomised(model: LatentSpaceForConditionalGeneration, route: str) -> LatentSpaceForConditionalGeneration:

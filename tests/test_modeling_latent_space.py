@@ -12,11 +12,11 @@ import torch
 import torch.nn.functional as F
 from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, T5Config
 
-from data_collators import DataCollatorForLatentPrefix
 from modeling import LatentSpaceConfig, LatentSpaceForConditionalGeneration, LatentSpaceProcessor
 from tests.tiny_backbones import (
     PAIRS,
     save_tiny_backbones,
+    tiny_batch,
     tiny_config,
     tiny_decoder_config,
     tiny_encoder_config,
@@ -34,9 +34,7 @@ def processor() -> LatentSpaceProcessor:
 
 @pytest.fixture(scope="module")
 def batch(processor) -> dict[str, torch.Tensor]:
-    encoded = processor([d for d, _ in PAIRS], [s for _, s in PAIRS])
-    features = [{key: encoded[key][i] for key in encoded} for i in range(len(PAIRS))]
-    return DataCollatorForLatentPrefix(processor.encoder_tokenizer, processor.decoder_tokenizer)(features)
+    return tiny_batch(processor)
 
 
 def test_stages_have_the_documented_shapes(batch):

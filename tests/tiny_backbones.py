@@ -157,6 +157,16 @@ def tiny_processor() -> LatentSpaceProcessor:
     return LatentSpaceProcessor(encoder_tokenizer(), decoder_tokenizer())
 
 
+def tiny_batch(processor: LatentSpaceProcessor | None = None) -> dict:
+    """`PAIRS` tokenized and collated as the Trainer feeds them (input ids, attention mask, padded labels)."""
+    from data_collators import DataCollatorForLatentPrefix
+
+    processor = processor or tiny_processor()
+    encoded = processor([d for d, _ in PAIRS], [s for _, s in PAIRS])
+    features = [{key: encoded[key][i] for key in encoded} for i in range(len(PAIRS))]
+    return DataCollatorForLatentPrefix(processor.encoder_tokenizer, processor.decoder_tokenizer)(features)
+
+
 def save_tiny_backbones(
     directory: Path, encoder: str = "bert", decoder: str = "gpt2", seed: int = 0
 ) -> tuple[Path, Path]:
