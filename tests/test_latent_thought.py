@@ -162,6 +162,25 @@ def test_coconut_stage_replaces_the_first_steps_by_aligned_thoughts(backbone):
     assert "=" not in text.split("\n", 1)[1] and text.endswith("#### 6")  # the last stage drops every step
 
 
+def test_coconut_rows_never_start_with_padding_and_score_as_if_alone(backbone):
+    # Leading padding leaves query rows that attend to nothing (NaN gradients in half-precision GPU kernels), so the
+    # alignment pads between question and <bot>; a padded batch must still score each row as that row alone.
+    model, tokenizer = build(backbone, schedule="coconut", thoughts_per_step=2, max_latent_stage=1, latent_stage=1)
+    model.eval()
+    batch = batch_of(model, tokenizer)
+    with torch.no_grad():
+        output = model(**batch)
+    assert output.attention_mask[:, 0].all()
+    assert len({row.tolist().index(model.config.bot_token_id) for row in output.input_ids}) == 1
+    for row in range(len(PROBLEMS)):
+        alone = batch_of(model, tokenizer, PROBLEMS[row : row + 1])
+        with torch.no_grad():
+            single = model(**alone)
+        torch.testing.assert_close(
+            output.logits[row][output.attention_mask[row].bool()], single.logits[0], rtol=1e-4, atol=1e-4
+        )
+
+
 def test_thoughts_read_the_hidden_state_before_them_like_a_full_recompute(backbone):
     model, tokenizer = build(backbone, schedule="coconut", thoughts_per_step=2, max_latent_stage=1, latent_stage=1)
     model.eval()

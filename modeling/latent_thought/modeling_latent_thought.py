@@ -128,7 +128,10 @@ def apply_coconut_stage(
     Coconut's curriculum on a batch of `question <bot> steps <eot> answer` rows: the first `k` steps (all of them
     after `max_latent_stage`) are dropped and `question <bot> <latent>*n <eot> remaining steps answer` is built, with
     `n = c * min(k, max_latent_stage)`. Rows are padded so that `<bot>` falls in the same column everywhere: thought
-    `i` of every row is then one column, and one decoder pass per thought serves the whole batch.
+    `i` of every row is then one column, and one decoder pass per thought serves the whole batch. The padding goes
+    between the question and `<bot>` (and after the answer), never before the question: a padded position then still
+    attends to the question before it, whereas leading padding leaves query rows with nothing to attend to, whose
+    attention backward can give NaN gradients in half-precision GPU kernels.
     """
     replaced = config.steps_replaced(stage)
     thoughts = config.num_thoughts(stage)
@@ -157,10 +160,11 @@ def apply_coconut_stage(
     out_mask = attention_mask.new_zeros((len(rows), length))
     out_labels = input_ids.new_full((len(rows), length), IGNORE_INDEX)
     for row, (bot, ids, targets) in enumerate(rows):
-        start = bot_column - bot
-        out_ids[row, start : start + len(ids)] = torch.tensor(ids, dtype=input_ids.dtype)
-        out_mask[row, start : start + len(ids)] = 1
-        out_labels[row, start : start + len(ids)] = torch.tensor(targets, dtype=input_ids.dtype)
+        ids, targets = torch.tensor(ids, dtype=input_ids.dtype), torch.tensor(targets, dtype=input_ids.dtype)
+        end = bot_column + len(ids) - bot
+        out_ids[row, :bot], out_ids[row, bot_column:end] = ids[:bot], ids[bot:]
+        out_mask[row, :bot], out_mask[row, bot_column:end] = 1, 1
+        out_labels[row, :bot], out_labels[row, bot_column:end] = targets[:bot], targets[bot:]
     return out_ids, out_mask, (out_labels if labels is not None else None)
 
 
