@@ -9,8 +9,9 @@
 # (fixed minutes) -> calm_generation.py at batch 1 and 32 -> if time is left: autoencoder K=8, autoencoder K=4
 # without token/latent dropout (the ablation), peak memory of the Llama-3.2-1B-shaped recipes. Results (JSON, logs,
 # summary.md) go to OUTDIR (well under 10 MB); models and the corpus go to $CALM_WORK (default /tmp/calm_gpu_work).
-# CALM_STAGES picks stages (default all): a list of corpus ae_k4 student generation ae_k4_nodropout ae_k8 memory,
-# e.g. CALM_STAGES="corpus ae_k8" K8_MIN=4 for the K=8 autoencoder alone (K8_MIN minutes, default OPT_MIN).
+# CALM_STAGES picks stages (default all): a list of corpus ae_k4 student generation ae_k4_nodropout ae_k8
+# ae_k8_nodropout memory, e.g. CALM_STAGES="corpus ae_k8" K8_MIN=4 for the K=8 autoencoder alone (K8_MIN
+# minutes, default OPT_MIN).
 set -u
 OUT=${1:?usage: bash benchmarks/calm_gpu.sh OUTDIR}
 mkdir -p "$OUT"
@@ -136,6 +137,10 @@ else log "skip ae_k4_nodropout: $(left)s left"; fi
 if ! want ae_k8; then :
 elif [ "$(left)" -ge "$T_K8" ]; then ae ae_k8 "$T_K8" "$K8_MIN" "${K8_ARGS[@]}"
 else log "skip ae_k8: $(left)s left"; fi
+if ! want ae_k8_nodropout; then :
+elif [ "$(left)" -ge "$T_K8" ]; then
+  ae ae_k8_nodropout "$T_K8" "$K8_MIN" "${K8_ARGS[@]}" --token_dropout 0 --latent_dropout 0
+else log "skip ae_k8_nodropout: $(left)s left"; fi
 if [ "${SMOKE:-0}" != 1 ] && want memory; then
   for recipe in student_llama1b autoencoder_llama1b; do
     optional "memory_$recipe" 60 $PY benchmarks/calm_memory.py "recipes/calm/$recipe.yaml" --steps 3 \
@@ -155,7 +160,7 @@ def load(name):
 print("## CALM GPU run\n")
 print("| autoencoder | train steps | token acc | chunk exact | acc σ=0.1 | acc σ=0.3 | latent std |")
 print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-for name in ("ae_k4", "ae_k8", "ae_k4_nodropout"):
+for name in ("ae_k4", "ae_k8", "ae_k4_nodropout", "ae_k8_nodropout"):
     m = load(f"{name}.json")
     if m is None:
         print(f"| {name} | not run / failed | | | | | |"); continue
