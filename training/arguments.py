@@ -39,6 +39,10 @@ class ModelArguments:
     pooled_layer_norm: bool | None = field(
         default=None, metadata={"help": "LayerNorm each pooled vector before the compression MLP (default on)."}
     )
+    pooled_batch_norm: bool | None = field(
+        default=None,
+        metadata={"help": "Standardise each pooled feature over the batch (BatchNorm, no affine; default off)."},
+    )
     pooling_num_queries: int | None = field(
         default=None, metadata={"help": "Learned queries of attention pooling, concatenated (default 1)."}
     )

@@ -19,6 +19,7 @@ HEAD_FIELDS = (
     "encoder_layer",
     "pooling",
     "pooled_layer_norm",
+    "pooled_batch_norm",
     "pooling_num_queries",
     "latent_dim",
     "num_idea_vectors",

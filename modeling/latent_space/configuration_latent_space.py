@@ -67,6 +67,14 @@ class LatentSpaceConfig(PretrainedConfig):
             of unit scale whatever the encoder's own (mean-pooled MiniLM states are ~0.1 a dimension, a decoder used as
             encoder has outlier dimensions in the hundreds). Checkpoints saved before this option existed load with it
             off, as they were trained.
+        pooled_batch_norm (`bool`, *optional*, defaults to `False`):
+            Whether each pooled feature is also standardised over the batch (a `BatchNorm1d` without affine weights,
+            after the LayerNorm; its running statistics are used at inference and saved with the heads). A LayerNorm
+            scales each vector, but a few directions of a sentence encoder's pooled states carry most of the variance
+            and the specifics (who is speaking) lie in small ones, which the heads then learn slowly: on the demo
+            dialogues a linear probe of MiniLM's 4 segment means finds both speakers among its top two names in 92 %
+            of validation rows after 20 full-batch steps with the features standardised, in 32 % with a LayerNorm
+            alone. Needs more than one pooled vector per training batch.
         pooling_num_queries (`int`, *optional*, defaults to 1):
             Learned queries of `"attention"` pooling. Each one attends over the tokens on its own (one may follow the
             speakers, another the topic) and their vectors are concatenated, so the compression MLP reads
@@ -178,6 +186,7 @@ class LatentSpaceConfig(PretrainedConfig):
     encoder_layer: int = -1
     pooling: str = "mean"
     pooled_layer_norm: bool = True
+    pooled_batch_norm: bool = False
     pooling_num_queries: int = 1
     compression_hidden_dims: list[int] | tuple[int, ...] = (512,)
     latent_dim: int = 256

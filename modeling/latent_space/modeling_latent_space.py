@@ -143,20 +143,25 @@ class LatentSpacePooling(nn.Module):
 class LatentSpaceCompression(nn.Module):
     """
     The compression MLP (768 -> 512 -> 256 by default), after a LayerNorm of each pooled vector when
-    `pooled_layer_norm`. With several idea vectors, the same MLP compresses each pooled vector; otherwise it reads the
-    pooled vectors concatenated.
+    `pooled_layer_norm` and a batch standardisation of each feature when `pooled_batch_norm`. With several idea
+    vectors, the same MLP compresses each pooled vector; otherwise it reads the pooled vectors concatenated.
     """
 
     def __init__(self, config: LatentSpaceConfig):
         super().__init__()
         self.per_idea = config.num_idea_vectors > 1
         self.norm = nn.LayerNorm(config.encoder_hidden_size) if config.pooled_layer_norm else None
+        self.standardize = (
+            nn.BatchNorm1d(config.encoder_hidden_size, affine=False) if config.pooled_batch_norm else None
+        )
         sizes = [config.pooled_size, *config.compression_hidden_dims, config.latent_dim]
         self.mlp = _mlp(sizes, config.head_dropout)
 
     def forward(self, pooled: torch.Tensor) -> torch.Tensor:
         if self.norm is not None:
             pooled = self.norm(pooled)
+        if self.standardize is not None:  # statistics over every pooled vector of the batch, feature by feature
+            pooled = self.standardize(pooled.flatten(0, -2).float()).view(pooled.shape).to(pooled.dtype)
         if self.per_idea:
             return self.mlp(pooled).flatten(1)
         return self.mlp(pooled.flatten(1))
