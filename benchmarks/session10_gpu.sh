@@ -89,9 +89,13 @@ case $PART in
     latent_thought coconut COCONUT_STAGE_EPOCHS="$COCONUT_STAGE_EPOCHS" COCONUT_EPOCHS="$(coconut_epochs)" \
       TRAIN_S=$(($(left) - 60)) EVAL_S=60
     summary
-    latent_thought "lm_ce_only=latent_mixing:--mse_loss_weight,0,--cosine_loss_weight,0" EPOCHS="$MIXING_EPOCHS" \
-      TRAIN_S=$(($(left) - 60)) EVAL_S=50
-    summary
+    if [ "$(left)" -ge 180 ]; then  # session 10's window had none left (a negative limit made `timeout` fail)
+      latent_thought "lm_ce_only=latent_mixing:--mse_loss_weight,0,--cosine_loss_weight,0" EPOCHS="$MIXING_EPOCHS" \
+        TRAIN_S=$(($(left) - 60)) EVAL_S=50
+      summary
+    else
+      log "skip lm_ce_only: $(left)s left"
+    fi
     ;;
   calm_k8)
     log "CALM K=8 autoencoder without dropout, $K8_MIN minutes"
