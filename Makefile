@@ -32,7 +32,7 @@ backbones: install
 	$(PY) scripts/prepare_offline_backbones.py
 
 # The main job on the embedded default, on CPU with no Hub: pre-train the idea space on the demo dialogues, then
-# train + evaluate the summarizer from it (about 11 minutes on 2 cores).
+# train + evaluate the summarizer from it (about 13 minutes on 2 cores).
 demo: backbones
 	$(PY) run_summarization.py recipes/demo/pretrain.yaml
 	$(PY) run_summarization.py recipes/demo/demo.yaml
