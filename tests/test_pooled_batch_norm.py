@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from modeling import LatentSpaceForConditionalGeneration
@@ -48,3 +49,11 @@ def test_running_statistics_are_learned_used_at_inference_and_saved(tmp_path):
     torch.testing.assert_close(reloaded.compression.standardize.running_var, standardize.running_var)
     torch.testing.assert_close(reloaded(**batch).logits, model(**batch).logits)
     torch.testing.assert_close(reloaded.generate(**batch, max_new_tokens=5), model.generate(**batch, max_new_tokens=5))
+
+
+def test_a_training_batch_of_one_pooled_vector_is_refused_with_a_clear_error():
+    model = tiny_model(pooled_batch_norm=True).train()
+    one_row = {key: value[:1] for key, value in tiny_batch().items()}
+    with pytest.raises(ValueError, match="per_device_train_batch_size >= 2"):
+        model(**one_row)
+    model.eval()(**one_row)  # inference reads the running statistics: one dialogue is fine

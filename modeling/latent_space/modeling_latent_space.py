@@ -161,7 +161,13 @@ class LatentSpaceCompression(nn.Module):
         if self.norm is not None:
             pooled = self.norm(pooled)
         if self.standardize is not None:  # statistics over every pooled vector of the batch, feature by feature
-            pooled = self.standardize(pooled.flatten(0, -2).float()).view(pooled.shape).to(pooled.dtype)
+            vectors = pooled.flatten(0, -2)
+            if self.training and vectors.shape[0] < 2:
+                raise ValueError(
+                    "pooled_batch_norm standardises each feature over the batch's pooled vectors, and this training "
+                    "batch has only one: train with per_device_train_batch_size >= 2 (or several idea vectors)."
+                )
+            pooled = self.standardize(vectors.float()).view(pooled.shape).to(pooled.dtype)
         if self.per_idea:
             return self.mlp(pooled).flatten(1)
         return self.mlp(pooled.flatten(1))
