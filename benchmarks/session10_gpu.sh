@@ -22,18 +22,8 @@ OUT=${1:?usage: bash benchmarks/session10_gpu.sh OUTDIR PART}
 PART=${2:?usage: bash benchmarks/session10_gpu.sh OUTDIR cot_coconut|coconut_fix|calm_k8|speed}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
-# The device tool copies the working tree again at every call while these jobs run: run from a private copy.
-if [ -z "${SESSION10_SNAPSHOT:-}" ]; then
-  snap=${SNAPSHOT_DIR:-/tmp/session10_code_$PART}/main
-  rm -rf "$snap" && mkdir -p "$snap" || exit 1
-  cp -r benchmarks data_collators inference metrics modeling recipes scripts tests training ./*.py "$snap"/ || exit 1
-  for link in backbones .venv; do [ -e "$link" ] && ln -s "$PWD/$link" "$snap/$link"; done
-  ln -sfn "$(cd .. && pwd)/shared" "$snap/../shared"
-  git log -1 --format='code: commit %H (working tree copied at start)' >"$OUT/code.txt" 2>/dev/null
-  git status --short >>"$OUT/code.txt" 2>/dev/null
-  SESSION10_SNAPSHOT=1 exec bash "$snap/benchmarks/session10_gpu.sh" "$OUT" "$PART"
-fi
-START=$(date +%s)
+source benchmarks/window_lib.sh
+run_from_snapshot "$0" "$OUT" "$PART"
 SMOKE=${SMOKE:-0}
 WINDOW_S=${WINDOW_S:-900}
 COT_EPOCHS=${COT_EPOCHS:-3}
@@ -46,21 +36,7 @@ FAST="--per_device_train_batch_size 32 --gradient_accumulation_steps 1 --fp16 fa
 [ "$SMOKE" = 1 ] && FAST=""
 BASELINE=benchmarks/results/session7_gpu/latent_thought/summary.json
 export RUNS=${RUNS:-/tmp/session10_runs/$PART} SCALE=0 SMOKE
-PY=${PYTHON:-python3}
-[ -x .venv/bin/python ] && [ -z "${PYTHON:-}" ] && PY=.venv/bin/python
 mkdir -p "$RUNS"
-log() { echo "[$(date -u +%H:%M:%S) +$(($(date +%s) - START))s] $*" | tee -a "$OUT/progress.log"; }
-left() { echo $((WINDOW_S - ($(date +%s) - START))); }
-
-latent_thought() {  # latent_thought SPEC ENV...: one run of benchmarks/latent_thought_gpu.sh into OUT/latent_thought
-  local spec=$1
-  shift
-  env RECIPES="$spec" EXTRA_ARGS="$FAST" "$@" bash benchmarks/latent_thought_gpu.sh "$OUT/latent_thought"
-}
-
-summary() {
-  $PY benchmarks/latent_thought_summary.py "$OUT/latent_thought" --baseline "$BASELINE" >"$OUT/summary.txt" 2>&1
-}
 
 coconut_epochs() { $PY -c "print(round(5 * ${1:-$COCONUT_STAGE_EPOCHS}, 2))"; }
 

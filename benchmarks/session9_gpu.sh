@@ -23,19 +23,8 @@ OUT=${1:?usage: bash benchmarks/session9_gpu.sh OUTDIR coconut|calm_mixing}
 PART=${2:?usage: bash benchmarks/session9_gpu.sh OUTDIR coconut|calm_mixing}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
-# The device tool copies the working tree again at every call while these jobs run: run from a private copy of the
-# code, so that a later copy (another engineer's edit in progress) cannot break a run started afterwards.
-if [ -z "${SESSION9_SNAPSHOT:-}" ]; then
-  snap=${SNAPSHOT_DIR:-/tmp/session9_code_$PART}/main
-  rm -rf "$snap" && mkdir -p "$snap" || exit 1
-  cp -r benchmarks data_collators inference metrics modeling recipes scripts tests training ./*.py "$snap"/ || exit 1
-  for link in backbones .venv; do [ -e "$link" ] && ln -s "$PWD/$link" "$snap/$link"; done
-  ln -sfn "$(cd .. && pwd)/shared" "$snap/../shared"
-  git log -1 --format='code: commit %H (working tree copied at start)' >"$OUT/code.txt" 2>/dev/null
-  git status --short >>"$OUT/code.txt" 2>/dev/null
-  SESSION9_SNAPSHOT=1 exec bash "$snap/benchmarks/session9_gpu.sh" "$OUT" "$PART"
-fi
-START=$(date +%s)
+source benchmarks/window_lib.sh
+run_from_snapshot "$0" "$OUT" "$PART"
 SMOKE=${SMOKE:-0}
 WINDOW_S=${WINDOW_S:-1140}
 PROBE_STEPS=${PROBE_STEPS:-50}
@@ -47,11 +36,7 @@ SAVE_S=5                                 # per epoch checkpoint (135M weights + 
 FAST="--per_device_train_batch_size 32 --gradient_accumulation_steps 1 --fp16 false --bf16 true"
 BASELINE=benchmarks/results/session7_gpu/latent_thought/summary.json
 export RUNS=${RUNS:-/tmp/session9_runs/$PART} SCALE=0 SMOKE
-PY=${PYTHON:-python3}
-[ -x .venv/bin/python ] && [ -z "${PYTHON:-}" ] && PY=.venv/bin/python
 mkdir -p "$RUNS"
-log() { echo "[$(date -u +%H:%M:%S) +$(($(date +%s) - START))s] $*" | tee -a "$OUT/progress.log"; }
-left() { echo $((WINDOW_S - ($(date +%s) - START))); }
 calc() { $PY -c "import math; print($1)"; }
 
 probe() {  # probe NAME SPEC: prints "seconds_per_step steps_per_epoch startup_seconds" from a short timed run
@@ -65,16 +50,6 @@ r = json.load(open(sys.argv[1]))
 wall, steps = float(sys.argv[2]), int(sys.argv[3])
 print(f"{r['train_runtime'] / steps:.4f} {steps / r['epoch']:.1f} {max(wall - r['train_runtime'], 0):.0f}")
 PYEOF
-}
-
-latent_thought() {  # latent_thought SPEC ENV...: one run of benchmarks/latent_thought_gpu.sh into OUT/latent_thought
-  local spec=$1
-  shift
-  env RECIPES="$spec" EXTRA_ARGS="$FAST" "$@" bash benchmarks/latent_thought_gpu.sh "$OUT/latent_thought"
-}
-
-summary() {
-  $PY benchmarks/latent_thought_summary.py "$OUT/latent_thought" --baseline "$BASELINE" >"$OUT/summary.txt" 2>&1
 }
 
 log "session 9 GPU job $PART: OUT=$OUT RUNS=$RUNS window ${WINDOW_S}s SMOKE=$SMOKE"
