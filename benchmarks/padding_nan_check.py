@@ -10,10 +10,15 @@ writes JSON. This is the check behind issue 14's Coconut NaN gradients (BENCHMAR
 import argparse
 import contextlib
 import json
+import sys
+from pathlib import Path
 
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from transformers import AutoModelForCausalLM
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from modeling.latent_thought.modeling_latent_thought import positions_from_mask  # noqa: E402
 
 BACKENDS = {
     "default": None,
@@ -36,17 +41,15 @@ def padded_batch(long: int, short: int, layout: str, vocab: int, device: str) ->
     return ids.to(device), mask.to(device)
 
 
-def positions(mask: torch.Tensor) -> torch.Tensor:
-    return (mask.cumsum(-1) - 1).clamp(min=0)
-
-
 def run_case(model, ids, mask, backend) -> dict:
     model.zero_grad(set_to_none=True)
     labels = ids.masked_fill(mask == 0, -100)
     try:
         context = sdpa_kernel([backend]) if backend is not None else contextlib.nullcontext()
         with context, torch.autocast(ids.device.type, dtype=torch.bfloat16):
-            loss = model(input_ids=ids, attention_mask=mask, position_ids=positions(mask), labels=labels).loss
+            loss = model(
+                input_ids=ids, attention_mask=mask, position_ids=positions_from_mask(mask), labels=labels
+            ).loss
         loss.backward()
     except RuntimeError as error:  # a backend that does not support this case
         return {"error": str(error).splitlines()[0][:160]}
