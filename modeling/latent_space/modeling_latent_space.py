@@ -39,6 +39,7 @@ from transformers.modeling_outputs import ModelOutput
 from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING, MODEL_MAPPING
 from transformers.utils import cached_file, logging
 
+from .compiled_decoding import DECODING_CHOICES, compiled_decoder
 from .configuration_latent_space import LatentSpaceConfig
 
 logger = logging.get_logger(__name__)
@@ -875,6 +876,7 @@ class LatentSpaceForConditionalGeneration(LatentSpacePreTrainedModel, Generation
         latent: torch.Tensor | None = None,
         generation_config: GenerationConfig | None = None,
         encoder_hidden_states: torch.Tensor | None = None,
+        decoding: str = "generate",
         **kwargs,
     ) -> torch.LongTensor:
         """
@@ -884,7 +886,13 @@ class LatentSpaceForConditionalGeneration(LatentSpacePreTrainedModel, Generation
         Pass `latent` (a `z_out`, shape `(batch_size, latent_size)`) instead of `input_ids` to decode an edited idea.
         `max_length` and `max_new_tokens` both limit the summary's tokens (the soft prompt does not count).
         `labels` and other training inputs that `Seq2SeqTrainer` forwards are ignored.
+
+        `decoding="compiled"` decodes with the compiled static-cache loop of `compiled_decoding` instead of
+        `generate`: one CUDA graph per decoding step on a GPU, the same tokens as `generate` under greedy decoding;
+        greedy or temperature / top_k / top_p sampling only (other settings raise `UnsupportedDecodingSetting`).
         """
+        if decoding not in DECODING_CHOICES:
+            raise ValueError(f"decoding must be one of {DECODING_CHOICES}, got {decoding!r}.")
         for training_only in ("labels", "decoder_input_ids", "decoder_attention_mask"):
             kwargs.pop(training_only, None)
         if latent is None:
@@ -912,6 +920,15 @@ class LatentSpaceForConditionalGeneration(LatentSpacePreTrainedModel, Generation
             # cannot see the prompt's tokens say nothing about this model.
             for setting in ("no_repeat_ngram_size", "repetition_penalty"):
                 warnings.filterwarnings("ignore", message=f"Passing `{setting}` with `inputs_embeds`")
+            if decoding == "compiled":
+                return compiled_decoder(self.decoder).generate(
+                    inputs_embeds=prefix,
+                    attention_mask=prefix_mask,
+                    generation_config=generation_config,
+                    token_shift=token_shift,
+                    logits_shift=logits_shift,
+                    **model_kwargs,
+                )
             # The soft prompt already carries the token shift; the hook adds it to each token the decoder writes.
             with self._shifted_decoder(logits_shift=logits_shift, token_shift=token_shift):
                 return self.decoder.generate(
