@@ -5,6 +5,7 @@ time as the pretrained ones, and need no Hub access.
     ModernBERT-base   ModernBertConfig() defaults (768 hidden, 22 layers, GLU MLP 1152, 12 heads, vocab 50368)
     ModernBERT-large  1024 hidden, 28 layers, GLU MLP 2624, 16 heads
     GPT-2 small       GPT2Config() defaults (768 hidden, 12 layers, 12 heads, vocab 50257)
+    all-MiniLM-L6-v2  384 hidden, 6 layers, MLP 1536, 12 heads, vocab 30522 (a BERT; the offline recipes' encoder)
     SmolLM2-135M      576 hidden, 30 layers, MLP 1536, 9 heads / 3 kv heads, vocab 49152, tied embeddings (the offline
                       recipes' encoder and decoder; a Llama)
     Llama-3.2-1B      2048 hidden, 16 layers, MLP 8192, 32 heads / 8 kv heads, vocab 128256, tied embeddings
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from transformers import BartConfig, GPT2Config, LlamaConfig, ModernBertConfig, PretrainedConfig
+from transformers import BartConfig, BertConfig, GPT2Config, LlamaConfig, ModernBertConfig, PretrainedConfig
 
 # Llama 3.2's rotary settings; they change no cost, but keep the configs faithful.
 _LLAMA3_ROPE = {
@@ -58,6 +59,21 @@ def _llama(hidden: int, layers: int, heads: int, head_dim: int) -> LlamaConfig:
         bos_token_id=128000,
         eos_token_id=128001,
         rope_parameters=dict(_LLAMA3_ROPE),
+    )
+
+
+def minilm_l6() -> BertConfig:
+    """backbones/all-MiniLM-L6-v2/config.json."""
+    return BertConfig(
+        vocab_size=30522,
+        hidden_size=384,
+        num_hidden_layers=6,
+        num_attention_heads=12,
+        intermediate_size=1536,
+        max_position_embeddings=512,
+        type_vocab_size=2,
+        layer_norm_eps=1e-12,
+        pad_token_id=0,
     )
 
 
@@ -123,6 +139,18 @@ def tiny_modernbert() -> ModernBertConfig:
     )
 
 
+def tiny_bert() -> BertConfig:
+    return BertConfig(
+        vocab_size=512,
+        hidden_size=64,
+        intermediate_size=96,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        max_position_embeddings=512,
+        pad_token_id=0,
+    )
+
+
 def tiny_gpt2() -> GPT2Config:
     return GPT2Config(vocab_size=512, n_embd=64, n_layer=2, n_head=2, n_positions=512, bos_token_id=1, eos_token_id=1)
 
@@ -159,9 +187,11 @@ def tiny_bart() -> BartConfig:
 ENCODERS: dict[str, Callable[[], PretrainedConfig]] = {
     "modernbert-base": modernbert_base,
     "modernbert-large": modernbert_large,
+    "minilm-l6": minilm_l6,
     "smollm2-135m": smollm2_135m,  # a decoder-only model read as an encoder (AutoModel), as the offline recipes do
     "tiny-modernbert": tiny_modernbert,
     "tiny-llama": tiny_llama,
+    "tiny-bert": tiny_bert,
 }
 DECODERS: dict[str, Callable[[], PretrainedConfig]] = {
     "gpt2": gpt2_small,
@@ -177,6 +207,7 @@ SEQ2SEQ: dict[str, Callable[[], PretrainedConfig]] = {"bart-base": bart_base, "t
 TINY = {
     "modernbert-base": "tiny-modernbert",
     "modernbert-large": "tiny-modernbert",
+    "minilm-l6": "tiny-bert",
     "gpt2": "tiny-gpt2",
     "smollm2-135m": "tiny-llama",
     "llama-3.2-1b": "tiny-llama",
