@@ -64,12 +64,25 @@ class EvalArguments:
         default=None,
         metadata={"help": "static: a fixed-size KV cache, with which generate compiles the decoding step on a GPU."},
     )
+    decoding: str = field(
+        default="generate",
+        metadata={
+            "help": "generate (transformers' generate, every setting) or compiled (a static-cache loop whose whole "
+            "decoding step is one CUDA graph on a GPU: the same greedy tokens, much less host work; greedy or "
+            "temperature/top_k/top_p sampling only). Use a large --batch_size (e.g. 256) with it on a GPU.",
+            "choices": ["generate", "compiled"],
+        },
+    )
     output_dir: str | None = field(default=None, metadata={"help": "Where results go (default: the model folder)."})
     device: str | None = field(default=None, metadata={"help": "cpu, cuda, cuda:1 ... (default: cuda if available)."})
     fp16: bool = field(default=False, metadata={"help": "Run the model in float16 (GPU)."})
     seed: int = field(default=42, metadata={"help": "Seed for sampling."})
 
     def __post_init__(self) -> None:
+        if self.decoding not in ("generate", "compiled"):
+            raise ValueError(f"`decoding` must be generate or compiled, got {self.decoding!r}.")
+        if self.decoding == "compiled" and self.cache_implementation not in (None, "static"):
+            raise ValueError("`decoding compiled` decodes over a static cache: leave `cache_implementation` unset.")
         if self.max_source_length is not None and self.max_source_length < 1:
             raise ValueError(f"`max_source_length` must be at least 1, got {self.max_source_length}.")
 
@@ -87,6 +100,9 @@ class EvalArguments:
         kwargs = {name: getattr(self, name) for name in names if getattr(self, name) is not None}
         if self.do_sample:
             kwargs["do_sample"] = True
+        if self.decoding == "compiled":
+            kwargs.pop("cache_implementation", None)
+            kwargs["decoding"] = "compiled"
         return kwargs
 
 

@@ -37,6 +37,7 @@ from inference.commands import (
     pick_texts,
     write_interpolation,
 )
+from modeling.latent_space.compiled_decoding import DECODING_CHOICES
 
 logger = logging.getLogger("run_inference")
 
@@ -68,6 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--batch_size", type=int, default=16, help="Texts per forward pass.")
     group.add_argument("--max_source_length", type=int, help="Dialogue tokens kept (default: min(encoder, 512)).")
     group.add_argument("--no_progress", action="store_true", help="No progress bars.")
+    group.add_argument(
+        "--decoding",
+        choices=DECODING_CHOICES,
+        default="generate",
+        help="generate (every setting) or compiled (a static-cache loop, one CUDA graph per step on a GPU; greedy "
+        "or temperature/top_k/top_p sampling only).",
+    )
 
     generation = argparse.ArgumentParser(add_help=False)
     group = generation.add_argument_group("generation (default: the model's own generation config)")
@@ -179,6 +187,7 @@ def load_inference(args: argparse.Namespace) -> LatentSpaceInference:
         dtype=args.dtype,
         batch_size=args.batch_size,
         max_source_length=args.max_source_length,
+        decoding=getattr(args, "decoding", "generate"),
     )
 
 

@@ -31,6 +31,7 @@ from transformers import AutoModelForSeq2SeqLM, PreTrainedModel, set_seed
 
 import modeling  # noqa: F401  (registers the latent-space model with the Auto classes)
 from modeling import LatentSpaceProcessor
+from modeling.latent_space.compiled_decoding import DECODING_CHOICES
 
 logger = logging.getLogger(__name__)
 
@@ -214,6 +215,10 @@ class LatentSpaceInference:
         batch_size: texts per forward pass.
         generation_settings: defaults for `summarize`/`decode_latent` (see `GENERATION_SETTINGS`); unset settings
             use the model's own generation config.
+        decoding: "generate" (transformers' `generate`: every setting) or "compiled" (the compiled static-cache
+            loop: one CUDA graph per decoding step on a GPU, the same greedy tokens; greedy or temperature / top_k /
+            top_p sampling only, other settings raise `UnsupportedDecodingSetting`). With "compiled", a larger
+            `batch_size` (e.g. 256) pays off most on a GPU.
     """
 
     def __init__(
@@ -224,7 +229,11 @@ class LatentSpaceInference:
         max_source_length: int | None = None,
         batch_size: int = 16,
         generation_settings: dict[str, Any] | None = None,
+        decoding: str = "generate",
     ):
+        if decoding not in DECODING_CHOICES:
+            raise ValueError(f"decoding must be one of {DECODING_CHOICES}, got {decoding!r}.")
+        self.decoding = decoding
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         self.processor = processor
@@ -255,7 +264,7 @@ class LatentSpaceInference:
         """
         Loads a checkpoint folder (as `run_summarization.py` saves it) or a Hub id: the model and both tokenizers.
         `dtype` is `float32`, `float16`, `bfloat16` or `auto`; other keyword arguments go to `__init__`
-        (`max_source_length`, `batch_size`, `generation_settings`).
+        (`max_source_length`, `batch_size`, `generation_settings`, `decoding`).
         """
         check_checkpoint(name_or_path)
         load_kwargs = {} if dtype is None else {"dtype": resolve_dtype(dtype)}
@@ -300,6 +309,8 @@ class LatentSpaceInference:
         return kwargs
 
     def _generate(self, **kwargs: Any) -> torch.Tensor:
+        if self.decoding != "generate":
+            kwargs["decoding"] = self.decoding
         return self.model.generate(**kwargs)
 
     def _as_latent_batch(self, latent: LatentLike) -> tuple[torch.Tensor, bool]:

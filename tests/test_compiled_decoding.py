@@ -139,3 +139,22 @@ def test_cuda_graph_decoding_matches_generate_on_gpu():
     for _ in range(3):  # warm-up, recording, replay
         got = compiled_generate(decoder, input_ids=ids, max_new_tokens=20, eos_token_id=None)
         assert torch.equal(got, expected)
+
+
+def test_inference_and_run_eval_expose_the_compiled_loop():
+    import run_eval
+    from inference import LatentSpaceInference
+    from training.arguments import parse_args
+
+    model, processor = tiny_model().eval(), tiny_processor()
+    dialogues = ["anna : lunch at noon ?", "tom : ok , see you", "kate : coffee ?"]
+    fast = LatentSpaceInference(model, processor, device="cpu", batch_size=2, decoding="compiled")
+    plain = LatentSpaceInference(model, processor, device="cpu", batch_size=2)
+    assert fast.summarize(dialogues, max_new_tokens=5) == plain.summarize(dialogues, max_new_tokens=5)
+    with pytest.raises(ValueError, match="decoding must be one of"):
+        LatentSpaceInference(model, processor, device="cpu", decoding="fast")
+    (args,) = parse_args(
+        ["--model_name_or_path", "m", "--validation_file", "v.jsonl", "--decoding", "compiled"],
+        classes=(run_eval.EvalArguments,),
+    )
+    assert args.generation_kwargs()["decoding"] == "compiled"
