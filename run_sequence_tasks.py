@@ -107,6 +107,30 @@ class SequenceTaskArguments:
     num_kv_pairs: int = field(default=16, metadata={"help": "mqar: key-value pairs per sequence."})
     num_tokens_to_copy: int = field(default=16, metadata={"help": "selective_copying: tokens to copy."})
     num_data_tokens: int = field(default=16, metadata={"help": "selective_copying: distinct data tokens."})
+    scored_loss_share: float | None = field(
+        default=None,
+        metadata={
+            "help": "Weight the training loss so the scored positions make up this share of each sequence's loss "
+            "(the other predictable positions the rest). Unset: every trained label counts the same. For tasks with "
+            "few scored positions among many (long_increment: 1 of length - 1). Evaluation is unchanged."
+        },
+    )
+    scored_loss_window: int = field(
+        default=0,
+        metadata={
+            "help": "With scored_loss_share: the share also covers this many trained positions before each scored "
+            "one, so the model is not pushed to predict the scored answer at its neighbours (see "
+            "training.synthetic_tasks.scored_loss_weights)."
+        },
+    )
+    eval_all_positions: bool = field(
+        default=False,
+        metadata={
+            "help": "Also evaluate every predictable position, scored or not (metrics all_accuracy and "
+            "all_sequence_accuracy): a model that answers the scored positions by predicting their answer everywhere "
+            "is right on them but not here."
+        },
+    )
     save_latents: int = field(
         default=0, metadata={"help": "Save the latent trajectories of this many eval sequences per length (.npy)."}
     )
@@ -200,7 +224,14 @@ def train_and_evaluate(
     options = task_args.options()
     first_length = task_args.curriculum_lengths[0] if task_args.curriculum_lengths else task_args.train_length
     train_dataset = SyntheticTaskDataset(
-        task_args.task, first_length, task_args.num_train_examples, task_args.task_seed, "train", options
+        task_args.task,
+        first_length,
+        task_args.num_train_examples,
+        task_args.task_seed,
+        "train",
+        options,
+        scored_loss_share=task_args.scored_loss_share,
+        scored_loss_window=task_args.scored_loss_window,
     )
     callbacks = []
     if task_args.curriculum_lengths:
@@ -233,8 +264,16 @@ def train_and_evaluate(
                 task_args.task, length, task_args.num_eval_examples, task_args.task_seed, "eval", options
             )
             metrics = trainer.evaluate(eval_dataset=dataset, metric_key_prefix=f"eval_{length}")
+            message = f"accuracy {metrics[f'eval_{length}_accuracy']:.4f}"
+            if task_args.eval_all_positions:
+                dataset.all_labels = True
+                metrics |= trainer.evaluate(eval_dataset=dataset, metric_key_prefix=f"eval_{length}_all")
+                dataset.all_labels = False
+                message += (
+                    f", every predictable position right in {metrics[f'eval_{length}_all_sequence_accuracy']:.4f}"
+                )
             results["lengths"][length] = {key.split("_", 2)[-1]: value for key, value in metrics.items()}
-            logger.info(f"[{name}] {task_args.task} @ {length}: accuracy {metrics[f'eval_{length}_accuracy']:.4f}")
+            logger.info(f"[{name}] {task_args.task} @ {length}: {message}")
             if task_args.save_latents:
                 save_latent_trajectories(trainer.model, dataset, task_args.save_latents, training_args)
     if trainer.is_world_process_zero():

@@ -9,13 +9,24 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from transformers import AutoConfig, AutoModelForCausalLM
+from transformers import AutoConfig, AutoModelForCausalLM, EvalPrediction
 
 import run_sequence_tasks
 from modeling import LatentDynamicsConfig, LatentDynamicsForCausalLM
 from modeling.latent_dynamics.modeling_latent_dynamics import MinGRUMixer
 from training.arguments import parse_args
-from training.synthetic_tasks import IGNORE, NOISE, TASKS, TaskOptions, generate
+from training.synthetic_tasks import (
+    IGNORE,
+    JUMP,
+    NOISE,
+    TASKS,
+    SyntheticTaskDataset,
+    TaskOptions,
+    collate_sequences,
+    generate,
+    scored_accuracy,
+    scored_loss_weights,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 OPTIONS = TaskOptions(vocab_size=32, num_kv_pairs=4, num_tokens_to_copy=4, num_data_tokens=8, max_period=6)
@@ -91,6 +102,67 @@ def test_bad_task_settings_fail_with_the_reason():
         tiny_config(num_heads=3)
     with pytest.raises(ValueError, match="vocab_size"):
         LatentDynamicsForCausalLM(tiny_config())(torch.tensor([[1, 40]]))
+
+
+def test_scored_loss_weights_give_the_scored_positions_their_share():
+    example = generate("long_increment", 40, 0, OPTIONS)
+    weights = scored_loss_weights(example, 0.25)
+    assert weights.dtype == np.float32 and weights.sum() == pytest.approx(1.0)
+    assert weights[-1] == pytest.approx(0.25) and weights[0] == 0.0  # position 0 has no label
+    assert np.allclose(weights[1:-1], 0.75 / 38)
+    windowed = scored_loss_weights(example, 0.25, window=3)  # the jump and the 3 positions before it share 0.25
+    assert np.allclose(windowed[-4:], 0.25 / 4) and np.allclose(windowed[1:-4], 0.75 / 35)
+    copying = generate("selective_copying", 40, 0, OPTIONS)  # every trained label is scored: they share it all
+    assert np.allclose(scored_loss_weights(copying, 0.25)[copying.score_mask], 1 / OPTIONS.num_tokens_to_copy)
+    with pytest.raises(ValueError, match="scored_loss_share"):
+        scored_loss_weights(example, 0.0)
+
+
+def test_training_items_carry_loss_weights_only_when_asked_and_collate_pads_them_with_zeros():
+    plain = SyntheticTaskDataset("long_increment", 12, 4, 0, "train", OPTIONS)
+    weighted = SyntheticTaskDataset("long_increment", 12, 4, 0, "train", OPTIONS, scored_loss_share=0.5)
+    assert "loss_weights" not in plain[0] and "loss_weights" not in collate_sequences([plain[0], plain[1]])
+    short = weighted[1]
+    weighted.length = 16
+    batch = collate_sequences([weighted[0], short])
+    assert batch["loss_weights"].shape == (2, 16) and (batch["loss_weights"][1, 12:] == 0).all()
+    torch.testing.assert_close(batch["loss_weights"].sum(dim=1), torch.ones(2))
+    evaluation = SyntheticTaskDataset("long_increment", 12, 4, 0, "eval", OPTIONS, scored_loss_share=0.5)
+    assert "loss_weights" not in evaluation[0] and (evaluation[0]["labels"] != IGNORE).sum() == 1
+    evaluation.all_labels = True
+    assert (evaluation[0]["labels"] != IGNORE).sum() == 11
+
+
+def test_weighted_loss_is_the_weighted_mean_of_the_per_position_losses():
+    torch.manual_seed(0)
+    model = LatentDynamicsForCausalLM(tiny_config()).eval()
+    input_ids = torch.randint(0, 32, (2, 9))
+    labels = input_ids.clone()
+    labels[:, :3] = IGNORE
+    logits = model(input_ids).logits
+    per_position = torch.nn.functional.cross_entropy(
+        logits[:, :-1].transpose(1, 2), labels[:, 1:], ignore_index=IGNORE, reduction="none"
+    )
+    weights = torch.rand(2, 9)
+    expected = (per_position * weights[:, 1:]).sum() / (weights[:, 1:] * (labels[:, 1:] != IGNORE)).sum()
+    torch.testing.assert_close(model(input_ids, labels=labels, loss_weights=weights).loss, expected)
+    unweighted = model(input_ids, labels=labels).loss
+    torch.testing.assert_close(model(input_ids, labels=labels, loss_weights=torch.full((2, 9), 3.0)).loss, unweighted)
+    torch.testing.assert_close(unweighted, per_position.sum() / (labels[:, 1:] != IGNORE).sum())
+    with pytest.raises(ValueError, match="loss_weights"):
+        model(input_ids, labels=labels, loss_weights=weights[:, :4])
+
+
+def test_all_positions_evaluation_catches_a_jump_predicted_everywhere():
+    """Predicting long_increment's jump at every position is right on the scored token and wrong on all others."""
+    dataset = SyntheticTaskDataset("long_increment", 10, 3, 0, "eval", OPTIONS)
+    inputs = torch.stack([dataset[i]["input_ids"] for i in range(3)]).numpy()
+    jump_everywhere = (inputs + JUMP) % OPTIONS.vocab_size  # the prediction at t is for the token at t + 1
+    scored = np.stack([dataset[i]["labels"].numpy() for i in range(3)])
+    dataset.all_labels = True
+    every = np.stack([dataset[i]["labels"].numpy() for i in range(3)])
+    assert scored_accuracy(EvalPrediction(jump_everywhere, scored)) == {"accuracy": 1.0, "sequence_accuracy": 1.0}
+    assert scored_accuracy(EvalPrediction(jump_everywhere, every))["sequence_accuracy"] == 0.0
 
 
 # -- the recurrence -----------------------------------------------------------------------------------------------

@@ -15,6 +15,9 @@ Seed 002's three datasets and two probes from the literature:
   marker tokens at which the data tokens must be output in order. Scored: the copied tokens.
 
 Labels follow the transformers causal-LM convention (position t is predicted from positions < t; -100 is ignored).
+
+Training may weight the loss (`scored_loss_share`): the scored positions then make up a fixed share of each
+sequence's loss, whatever their number; what is trained on and what is scored do not change.
 """
 
 from __future__ import annotations
@@ -56,6 +59,37 @@ class TaskExample:
     @property
     def scored_labels(self) -> np.ndarray:
         return np.where(self.score_mask, self.labels, IGNORE)
+
+
+def scored_loss_weights(example: TaskExample, share: float, window: int = 0) -> np.ndarray:
+    """
+    Per-position loss weights (float32, aligned with `example.labels`) that give the scored positions, and the
+    `window` trained positions before each of them, `share` of the sequence's loss and the other trained positions the
+    rest, each group split evenly; they sum to 1 (a sequence with no other labels gives the first group all of it).
+    long_increment at 4,096 tokens has one scored label among 4,095: unweighted it gets 1/4,095 of the gradient, with
+    `share=0.5` half of it.
+
+    Weighting a position w times moves the model's decision for it: it predicts the scored answer wherever it believes
+    it to be right with probability above 1 / (1 + w), so with the scored position alone weighted, a model unsure
+    where the sequence ends predicts long_increment's jump at several positions near the end. The `window` gives
+    those neighbours the scored position's weight, so between them the decision stays at even odds.
+    """
+    if not 0.0 < share <= 1.0:
+        raise ValueError(f"`scored_loss_share` must be in (0, 1], got {share}.")
+    if window < 0:
+        raise ValueError(f"`scored_loss_window` must be >= 0, got {window}.")
+    trained = example.labels != IGNORE
+    near = example.score_mask.copy()
+    for offset in range(1, min(window, len(near) - 1) + 1):
+        near[:-offset] |= example.score_mask[offset:]
+    scored = trained & near
+    other = trained & ~near
+    if not other.any():
+        share = 1.0
+    weights = np.zeros(example.labels.shape, dtype=np.float32)
+    weights[scored] = share / max(scored.sum(), 1)
+    weights[other] = (1.0 - share) / max(other.sum(), 1)
+    return weights
 
 
 def generate(task: str, length: int, seed: int | list[int], options: TaskOptions | None = None) -> TaskExample:
@@ -177,16 +211,36 @@ class SyntheticTaskDataset(torch.utils.data.Dataset):
     `num_examples` sequences of `task`, example i generated from the seed `[seed, split, i]`: train and evaluation
     streams never share a sequence and any example can be regenerated alone. `length` may be changed between batches
     (the length curriculum). Training items carry every predictable label; evaluation items only the scored ones.
+    With `scored_loss_share` (and `scored_loss_window`), training items also carry `loss_weights` (see
+    `scored_loss_weights`), which
+    `LatentDynamicsForCausalLM` uses for a weighted loss. `all_labels=True` gives evaluation items every predictable
+    label too: a model that gets a scored position right by predicting its answer everywhere (long_increment's jump
+    at every position) is then caught.
     """
 
     SPLITS = {"train": 0, "eval": 1}
 
-    def __init__(self, task: str, length: int, num_examples: int, seed: int, split: str, options: TaskOptions) -> None:
+    def __init__(
+        self,
+        task: str,
+        length: int,
+        num_examples: int,
+        seed: int,
+        split: str,
+        options: TaskOptions,
+        scored_loss_share: float | None = None,
+        all_labels: bool = False,
+        scored_loss_window: int = 0,
+    ) -> None:
         if split not in self.SPLITS:
             raise ValueError(f"split must be train or eval, got {split!r}.")
         check_task(task, length, options)
+        if scored_loss_share is not None and not 0.0 < scored_loss_share <= 1.0:
+            raise ValueError(f"`scored_loss_share` must be in (0, 1], got {scored_loss_share}.")
         self.task, self.length, self.num_examples = task, length, num_examples
         self.seed, self.split, self.options = seed, split, options
+        self.scored_loss_share, self.scored_loss_window = scored_loss_share, scored_loss_window
+        self.all_labels = all_labels
 
     def __len__(self) -> int:
         return self.num_examples
@@ -196,19 +250,34 @@ class SyntheticTaskDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         example = self.example(index)
-        labels = example.labels if self.split == "train" else example.scored_labels
-        return {"input_ids": torch.as_tensor(example.input_ids), "labels": torch.as_tensor(labels)}
+        labels = example.labels if self.split == "train" or self.all_labels else example.scored_labels
+        item = {"input_ids": torch.as_tensor(example.input_ids), "labels": torch.as_tensor(labels)}
+        if self.split == "train" and self.scored_loss_share is not None:
+            item["loss_weights"] = torch.as_tensor(
+                scored_loss_weights(example, self.scored_loss_share, self.scored_loss_window)
+            )
+        return item
 
 
 def collate_sequences(features: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-    """Stacks a batch, right-padding shorter sequences (a curriculum boundary) with token 0 and ignored labels."""
+    """
+    Stacks a batch, right-padding shorter sequences (a curriculum boundary) with token 0, ignored labels and (when
+    the items carry them) zero loss weights.
+    """
     length = max(f["input_ids"].shape[0] for f in features)
     input_ids = torch.zeros(len(features), length, dtype=torch.long)
     labels = torch.full((len(features), length), IGNORE, dtype=torch.long)
+    weighted = all("loss_weights" in f for f in features)
+    loss_weights = torch.zeros(len(features), length, dtype=torch.float32) if weighted else None
     for row, feature in enumerate(features):
         input_ids[row, : feature["input_ids"].shape[0]] = feature["input_ids"]
         labels[row, : feature["labels"].shape[0]] = feature["labels"]
-    return {"input_ids": input_ids, "labels": labels}
+        if weighted:
+            loss_weights[row, : feature["loss_weights"].shape[0]] = feature["loss_weights"]
+    batch = {"input_ids": input_ids, "labels": labels}
+    if weighted:
+        batch["loss_weights"] = loss_weights
+    return batch
 
 
 def argmax_logits(logits, labels):

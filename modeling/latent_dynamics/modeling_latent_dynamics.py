@@ -32,7 +32,8 @@ from .configuration_latent_dynamics import LatentDynamicsConfig
 class LatentDynamicsCausalLMOutput(ModelOutput):
     """
     Args:
-        loss: next-token cross-entropy over the positions whose label is not -100 (when `labels` are given).
+        loss: next-token cross-entropy over the positions whose label is not -100 (when `labels` are given); with
+            `loss_weights`, their weighted mean.
         logits: `(batch, length, vocab_size)` next-token scores.
         latents: `(batch, length, hidden_size)` latent states the decoder reads (the recurrence's `h_t`, or the token
             latents for the pure Transformer), when `output_latents=True`: the seed's analysis hook.
@@ -398,6 +399,11 @@ class LatentDynamicsForCausalLM(LatentDynamicsPreTrainedModel):
     Next-token prediction over long sequences: `LatentEncoder` -> sequence mixer (`LatentDynamics` or a baseline's)
     -> `LatentDecoder` -> LM head. `labels` follow the transformers convention (the logits at position t are scored
     against `labels[t + 1]`; -100 is ignored), so a task can score only the positions it makes predictable.
+
+    `loss_weights` (optional, `(batch, length)`, aligned with `labels`: `loss_weights[b, t]` weighs the loss on
+    `labels[b, t]`) turns the loss into `Σ w·CE / Σ w` over the labelled positions, so a task whose answer is one
+    position among thousands (long_increment's jump) can give that position a fixed share of the gradient
+    (`training.synthetic_tasks.scored_loss_weights`). Without them every labelled position counts the same.
     """
 
     def __init__(self, config: LatentDynamicsConfig):
@@ -423,6 +429,7 @@ class LatentDynamicsForCausalLM(LatentDynamicsPreTrainedModel):
         self,
         input_ids: torch.LongTensor,
         labels: torch.LongTensor | None = None,
+        loss_weights: torch.Tensor | None = None,
         output_latents: bool = False,
         return_dict: bool | None = None,
     ) -> LatentDynamicsCausalLMOutput | tuple:
@@ -437,15 +444,30 @@ class LatentDynamicsForCausalLM(LatentDynamicsPreTrainedModel):
             raise ValueError(
                 f"`labels` {tuple(labels.shape)} must have the shape of `input_ids` {tuple(input_ids.shape)}."
             )
+        if loss_weights is not None and (labels is None or loss_weights.shape != labels.shape):
+            raise ValueError(
+                f"`loss_weights` {tuple(loss_weights.shape)} need `labels` of the same shape, got "
+                f"{None if labels is None else tuple(labels.shape)}."
+            )
         latents = self.latents(input_ids)
         logits = self.lm_head(self.decoder(latents))
         loss = None
         if labels is not None:
-            loss = F.cross_entropy(
-                logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten().to(logits.device), ignore_index=-100
-            )
+            loss = causal_lm_loss(logits, labels, loss_weights)
         output = LatentDynamicsCausalLMOutput(loss=loss, logits=logits, latents=latents if output_latents else None)
         return output if return_dict is not False else output.to_tuple()
+
+
+def causal_lm_loss(
+    logits: torch.Tensor, labels: torch.LongTensor, loss_weights: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Next-token cross-entropy (logits at t against labels at t + 1, -100 ignored); weighted mean with weights."""
+    labels = labels[:, 1:].flatten().to(logits.device)
+    losses = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), labels, ignore_index=-100, reduction="none")
+    if loss_weights is None:
+        return losses.sum() / (labels != -100).sum().clamp(min=1)
+    weights = loss_weights[:, 1:].flatten().to(losses.device, torch.float32) * (labels != -100)
+    return (losses * weights).sum() / weights.sum().clamp(min=torch.finfo(torch.float32).tiny)
 
 
 __all__ = [
