@@ -14,8 +14,15 @@ import json
 from pathlib import Path
 
 
-def accuracy_table(outdir: Path) -> str:
+def accuracy_table(outdir: Path, metric: str = "accuracy") -> str:
+    """`metric` of every run by length; runs without it (e.g. `all_sequence_accuracy` when not asked) are left out."""
     runs = sorted(outdir.glob("*/results.json"))
+    if metric != "accuracy":
+        runs = [
+            run
+            for run in runs
+            if any(metric in m for r in json.loads(run.read_text())["models"].values() for m in r["lengths"].values())
+        ]
     lengths = sorted(
         {int(n) for run in runs for m in json.loads(run.read_text())["models"].values() for n in m["lengths"]}
     )
@@ -27,12 +34,14 @@ def accuracy_table(outdir: Path) -> str:
             cells = []
             for length in lengths:
                 metrics = result["lengths"].get(str(length)) or result["lengths"].get(length)
-                cells.append(f"{metrics['accuracy']:.3f}" if metrics else "")
+                cells.append(f"{metrics[metric]:.3f}" if metrics and metric in metrics else "")
             lines.append(
                 f"| {run.parent.name} | {summary['task']} | {name} | {result['parameters']:,} | "
                 + " | ".join(cells)
                 + " |"
             )
+    if metric != "accuracy":
+        return "\n".join(lines)
     missing = sorted(
         p.parent.name
         for p in outdir.glob("*/train.log")
@@ -72,13 +81,19 @@ def speed_tables(outdir: Path) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("outdir")
-    outdir = Path(parser.parse_args().outdir)
-    text = (
-        "## Accuracy on scored positions\n\n"
-        + accuracy_table(outdir)
-        + "\n\n## Speed and memory\n\n"
-        + speed_tables(outdir)
-    )
+    parser.add_argument("--no_speed", action="store_true", help="Accuracy tables only (a window without speed.json).")
+    args = parser.parse_args()
+    outdir = Path(args.outdir)
+    text = "## Accuracy on scored positions\n\n" + accuracy_table(outdir)
+    every = accuracy_table(outdir, "all_sequence_accuracy")
+    if every.count("\n") > 1:
+        text += (
+            "\n\n## Sequences with every predictable position right (runs with `--eval_all_positions true`)\n\n"
+            "A model that gets the scored positions right by predicting their answer everywhere fails here.\n\n"
+            + every
+        )
+    if not args.no_speed:
+        text += "\n\n## Speed and memory\n\n" + speed_tables(outdir)
     (outdir / "summary.md").write_text(text + "\n")
     print(text)
 

@@ -101,44 +101,7 @@ for task in mqar selective_copying; do
   done
 done
 
-last_checkpoint_step() {  # highest checkpoint-N under a scratch run folder, or nothing
-  find "$1" -maxdepth 2 -type d -name 'checkpoint-*' 2>/dev/null | sed 's/.*checkpoint-//' | sort -n | tail -n 1
-}
-
-collect() {  # results, states and plots from scratch into OUTDIR (no weights, no checkpoints)
-  local name=$1
-  (cd "$SCR/$name" 2>/dev/null && find . -path '*checkpoint-*' -prune -o -type f \( -name '*.json' -o -name '*.png' \) \
-    ! -name 'config.json' ! -name 'generation_config.json' -print | while read -r f; do
-      mkdir -p "$OUT/$name/$(dirname "$f")" && cp "$f" "$OUT/$name/$f"; done)
-}
-
-run_job() {  # name args...
-  local name=$1 args=$2 t0 rc left step
-  t0=$(date +%s)
-  mkdir -p "$OUT/$name"
-  left=$(( END - FALLBACK_S - t0 ))
-  log "start $name (timeout ${left}s)"
-  # shellcheck disable=SC2086
-  timeout --kill-after=10 "$left" $PY run_sequence_tasks.py $args --output_dir "$SCR/$name" $COMMON >"$OUT/$name/train.log" 2>&1
-  rc=$?
-  log "end $name rc=$rc$([ $rc = 124 ] && echo ' (timed out)') after $(( $(date +%s) - t0 ))s"
-  if [ $rc != 0 ] && [ ! -f "$SCR/$name/results.json" ]; then
-    step=$(last_checkpoint_step "$SCR/$name")
-    left=$(( END - $(date +%s) ))
-    if [ -n "$step" ] && [ "$left" -gt 15 ]; then
-      log "evaluate $name from checkpoint-$step (timeout ${left}s)"
-      # shellcheck disable=SC2086
-      timeout --kill-after=5 "$left" $PY run_sequence_tasks.py $args --output_dir "$SCR/$name" $COMMON \
-        --overwrite_output_dir false --max_steps "$step" >"$OUT/$name/eval_from_checkpoint.log" 2>&1
-      log "end $name evaluation from checkpoint-$step rc=$? (total $(( $(date +%s) - t0 ))s)"
-      echo "evaluated from checkpoint-$step after a timeout (rc=$rc)" >"$OUT/$name/cut_at_checkpoint.txt"
-    else
-      log "$name: no checkpoint to evaluate"
-    fi
-  fi
-  collect "$name"
-  grep -hE '^\| |accuracy [0-9]' "$OUT/$name/train.log" "$OUT/$name/eval_from_checkpoint.log" 2>/dev/null | tail -n 8
-}
+source benchmarks/dynamics_lib.sh  # last_checkpoint_step, collect, run_job
 
 for job in "${JOBS[@]}"; do
   IFS='|' read -r name args <<<"$job"
