@@ -1,5 +1,6 @@
 """Latent-space model families, one subpackage each, registered with the transformers Auto classes on import."""
 
+from . import _quiet_logs  # noqa: F401, I001  (first: hides a false bitsandbytes warning before peft imports it)
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoProcessor
 
 from .calm import (

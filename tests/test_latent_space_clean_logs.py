@@ -40,3 +40,16 @@ def test_scripts_import_training_before_transformers_can_import_bitsandbytes():
             if line.startswith(("import ", "from ")) and "__future__" not in line
         ]
         assert imports[0].startswith("import training"), script
+
+
+def test_importing_modeling_first_hides_the_bitsandbytes_cpu_alarm_too():
+    """`from modeling import ...` is what users write; peft (imported by it) imports bitsandbytes, which warns."""
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", "import modeling, logging; print(logging.getLogger('bitsandbytes.backends.cpu.ops').filters)"],
+        capture_output=True, text=True, cwd=REPO, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "gemm_4bit_forward" not in result.stderr and "_DropMessage" in result.stdout
