@@ -6,7 +6,8 @@
 #   SMOKE=1 WINDOW_S=600 bash benchmarks/session10_gpu.sh OUTDIR cot_coconut   # CPU, tiny backbone: mechanics only
 #
 # cot_coconut: recipes/gsm8k/cot.yaml for COT_EPOCHS, then recipes/gsm8k/coconut.yaml started from that CoT model
-#   (as Coconut starts from a CoT checkpoint) with FROM_COT_STAGE_EPOCHS per stage, each evaluated on all 500 rows.
+#   (as Coconut starts from a CoT checkpoint) with FROM_COT_STAGE_EPOCHS per stage, each evaluated on all 500 rows;
+#   FROM_COT_VARIANTS="NAME:--flag,value ..." trains more Coconut runs from the same CoT model at the same time.
 # coconut_fix: benchmarks/padding_nan_check.py (do leading-padding rows give NaN gradients in bf16, per SDPA
 #   backend?), then coconut.yaml in bf16 at session 9's 0.4 epoch per stage, which gave NaN gradients from steps
 #   121-140 on before Coconut's alignment stopped padding in front of the question; then latent_mixing.yaml with
@@ -46,8 +47,11 @@ case $PART in
     latent_thought cot EPOCHS="$COT_EPOCHS" TRAIN_S=$(($(left) / 2)) EVAL_S=120
     summary
     if [ -f "$RUNS/cot/model.safetensors" ]; then
-      log "coconut from the CoT model, $FROM_COT_STAGE_EPOCHS epochs per stage"
-      latent_thought "coconut_from_cot=coconut:--model_name_or_path,$RUNS/cot" \
+      log "coconut from the CoT model, $FROM_COT_STAGE_EPOCHS epochs per stage (variants: ${FROM_COT_VARIANTS:-none})"
+      from=--model_name_or_path,$RUNS/cot
+      specs="coconut_from_cot=coconut:$from"
+      for variant in ${FROM_COT_VARIANTS:-}; do specs+=" coconut_from_cot_${variant%%:*}=coconut:$from,${variant#*:}"; done
+      latent_thought "$specs" \
         COCONUT_STAGE_EPOCHS="$FROM_COT_STAGE_EPOCHS" COCONUT_EPOCHS="$(coconut_epochs "$FROM_COT_STAGE_EPOCHS")" \
         TRAIN_S=$(($(left) - 30)) \
         EVAL_S=60

@@ -5,7 +5,8 @@
 #       session11:1:0:calm_k8 session11:1:620:speed
 #   SMOKE=1 WINDOW_S=600 bash benchmarks/session11_gpu.sh OUTDIR ce_only   # CPU, tiny backbone: mechanics only
 #
-# cot_coconut: session 10's part with a longer Coconut schedule, FROM_COT_STAGE_EPOCHS (default 0.7) per stage.
+# cot_coconut: session 10's part, FROM_COT_STAGE_EPOCHS (default 0.4) per stage, and beside it the thoughts-per-step
+#   ablation from the same CoT model (FROM_COT_VARIANTS, default c1: one thought per step instead of two).
 # calm_k8: session 10's part (the K=8 autoencoder without dropout) for K8_MIN minutes (default 8).
 # ce_only: recipes/gsm8k/latent_mixing.yaml with cross-entropy alone (no latent MSE / cosine) at session 9's
 #   2.75 epochs: the latent-loss ablation issue 14 asks for.
@@ -22,7 +23,8 @@ source benchmarks/window_lib.sh
 run_from_snapshot "$0" "$OUT" "$PART"
 SMOKE=${SMOKE:-0}
 export WINDOW_S=${WINDOW_S:-1260}
-export FROM_COT_STAGE_EPOCHS=${FROM_COT_STAGE_EPOCHS:-0.7} K8_MIN=${K8_MIN:-8}
+export FROM_COT_STAGE_EPOCHS=${FROM_COT_STAGE_EPOCHS:-0.4} K8_MIN=${K8_MIN:-8}
+export FROM_COT_VARIANTS=${FROM_COT_VARIANTS-c1:--thoughts_per_step,1}
 MIXING_EPOCHS=${MIXING_EPOCHS:-2.75}
 [ "$SMOKE" = 1 ] && MIXING_EPOCHS=0.5
 FAST="--per_device_train_batch_size 32 --gradient_accumulation_steps 1 --fp16 false --bf16 true"
@@ -43,21 +45,24 @@ case $PART in
     ;;
   speed)
     if [ "$SMOKE" = 1 ]; then
-      gen=(--tiny --devices cpu --batch_sizes 2,4 --repeats 1 --warmup 1)
+      gen=(--tiny --devices cpu --repeats 1 --warmup 1)
       tiny=(--tiny --cpu --max_rows 32 --epochs 2 --compile_backend eager)
     else
-      gen=(--devices cuda --batch_sizes 32,256 --warmup 2 --repeats 5)
+      gen=(--devices cuda --warmup 2 --repeats 5)
       tiny=()
     fi
-    for shapes in seed offline; do
-      log "generation_speed $shapes shapes"
-      timeout 290 $PY benchmarks/generation_speed.py "${gen[@]}" --shapes "$shapes" --decodings static,compiled \
-        --output "$OUT/generation_$shapes.json" >"$OUT/generation_$shapes.log" 2>&1
+    # the seed shapes at both batch sizes (issue 17's baseline), the offline recipe's at 256 (the 2x target)
+    for spec in seed:32,256:200 offline:256:120; do
+      IFS=: read -r shapes batches limit <<<"$spec"
+      [ "$SMOKE" = 1 ] && batches=2,4
+      log "generation_speed $shapes shapes, batch $batches"
+      timeout "$limit" $PY benchmarks/generation_speed.py "${gen[@]}" --shapes "$shapes" --batch_sizes "$batches" \
+        --decodings static,compiled --output "$OUT/generation_$shapes.json" >"$OUT/generation_$shapes.log" 2>&1
       log "exit $?"
     done
     log "train_cost_real bart-eager-pad8 batch 128"
-    timeout 200 $PY benchmarks/train_cost_real.py --configs bart-eager-pad8 --batch_size 128 --epochs 3 \
-      --target_buckets 32,64,128 --timeout 180 "${tiny[@]}" --output "$OUT/bart-eager-pad8_b128.json" \
+    timeout 120 $PY benchmarks/train_cost_real.py --configs bart-eager-pad8 --batch_size 128 --epochs 3 \
+      --target_buckets 32,64,128 --timeout 110 "${tiny[@]}" --output "$OUT/bart-eager-pad8_b128.json" \
       >"$OUT/bart-eager-pad8_b128.log" 2>&1
     log "exit $?"
     ;;
