@@ -39,10 +39,6 @@ def saved_keys(folder: Path) -> set[str]:
         return set(handle.keys())
 
 
-def folder_size(folder: Path) -> int:
-    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
-
-
 def outputs(model, batch):
     with torch.no_grad():
         logits = model(**batch).logits
@@ -63,7 +59,11 @@ def test_lean_checkpoint_holds_heads_and_adapters_only_and_reloads_to_identical_
     assert {k for k in keys if k.startswith("decoder.")} == {
         k for k, _ in model.named_parameters() if k.startswith("decoder.") and "lora_" in k
     }
-    assert folder_size(tmp_path / "lean") < folder_size(tmp_path / "full") / 3
+    # the weights, not the folder: with tiny backbones the copied remote-code files weigh as much as the weights
+    weights = {
+        kind: sum(f.stat().st_size for f in (tmp_path / kind).glob("*.safetensors")) for kind in ("lean", "full")
+    }
+    assert 0 < weights["lean"] < weights["full"] / 3
     reference = json.loads((tmp_path / "lean" / "config.json").read_text())["backbone_weights"]
     assert (
         reference["encoder"]["name_or_path"] == str(backbones[0].resolve())
