@@ -48,7 +48,7 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks import shapes  # noqa: E402
 from modeling import LatentSpaceConfig, LatentSpaceForConditionalGeneration  # noqa: E402
-from modeling.latent_space.compiled_decoding import compiled_generate  # noqa: E402
+from modeling.latent_space.compiled_decoding import compiled_decoder, compiled_generate  # noqa: E402
 
 GIB = 2**30
 DECODINGS = ("dynamic", "static", "compiled")
@@ -102,6 +102,8 @@ def bench_device(args, device: torch.device):
     """Yields the rows of each (batch size, cache) setting as soon as it is timed, so a time limit keeps the rest."""
     dtype = torch.float16 if device.type == "cuda" else torch.float32
     model = build_model(args.encoder, args.decoder, device, dtype, SHAPES[args.shapes][2])
+    if args.step_attention:  # every later compiled call (latent and raw prompt alike) reuses this loop
+        compiled_decoder(model.decoder, step_attention=args.step_attention)
     for batch_size in (int(b) for b in args.batch_sizes.split(",")):
         first_outputs: dict[str, tuple[str, torch.Tensor]] = {}  # per path: the first decoding's tokens
         for decoding in args.decodings.split(","):
@@ -216,6 +218,12 @@ def main() -> None:
     parser.add_argument("--cpu_warmup", type=int, default=1)
     parser.add_argument("--cpu_repeats", type=int, default=3)
     parser.add_argument("--tiny", action="store_true", help="Tiny backbones of the same families: a dry run.")
+    parser.add_argument(
+        "--step_attention",
+        choices=["eager", "sdpa"],
+        default=None,
+        help="Attention of the compiled loop's decoding steps (CompiledDecoder's step_attention; default: the decoder's).",
+    )
     parser.add_argument("--output", help="Where to write the JSON results.")
     args = parser.parse_args()
     args.decodings = args.decodings or args.cache_implementations

@@ -158,3 +158,20 @@ def test_inference_and_run_eval_expose_the_compiled_loop():
         classes=(run_eval.EvalArguments,),
     )
     assert args.generation_kwargs()["decoding"] == "compiled"
+
+
+@pytest.mark.parametrize("kind", ["gpt2", "llama"])
+def test_eager_step_attention_writes_the_same_tokens_and_restores_the_decoders_own(kind):
+    decoder = _decoder(kind)
+    own = decoder.config._attn_implementation
+    assert own != "eager"  # so the option changes what the steps run
+    ids = torch.randint(2, 256, (3, 6), generator=torch.Generator().manual_seed(2))
+    mask = torch.ones_like(ids)
+    mask[1, :3] = 0  # a left-padded row: the eager path builds its own 4D mask
+    settings = {"max_new_tokens": 8, "do_sample": False, "pad_token_id": 0, "eos_token_id": None}
+    expected = decoder.generate(input_ids=ids, attention_mask=mask, **settings)
+    got = compiled_decoder(decoder, step_attention="eager").generate(input_ids=ids, attention_mask=mask, **settings)
+    assert torch.equal(got, expected)
+    assert decoder.config._attn_implementation == own
+    with pytest.raises(ValueError, match="step_attention"):
+        compiled_decoder(decoder, step_attention="flash")

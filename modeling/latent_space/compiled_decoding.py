@@ -257,6 +257,10 @@ class CompiledDecoder:
         check_every: steps between the host's "all finished?" checks (each one waits for the device).
         cache_granularity: the cache length (prompt + new tokens) is rounded up to a multiple of this, so prompts of
             nearby lengths share one compiled graph.
+        step_attention: the attention implementation of the decoding steps only (the prefill keeps the decoder's
+            own), e.g. `"eager"`: for a one-token query PyTorch's SDPA picks cuDNN's flash kernel, which took 62 % of
+            a SmolLM2 step at batch 256 on an H200 (BENCHMARKS section 5), while eager attention's matmuls and
+            softmax compile into the step's own fused kernels. None (default): the decoder's.
     """
 
     def __init__(
@@ -266,9 +270,13 @@ class CompiledDecoder:
         compile_options: dict[str, Any] | None = None,
         check_every: int = 16,
         cache_granularity: int = 64,
+        step_attention: str | None = None,
     ):
         if check_every < 1 or cache_granularity < 1:
             raise ValueError("check_every and cache_granularity must be at least 1.")
+        if step_attention is not None and step_attention not in ("eager", "sdpa"):
+            raise ValueError(f"step_attention must be None, 'eager' or 'sdpa', got {step_attention!r}.")
+        self.step_attention = step_attention
         self.decoder = decoder
         self.compile = compile
         self.compile_options = {"mode": "reduce-overhead", "dynamic": False, **(compile_options or {})}
@@ -387,19 +395,25 @@ class CompiledDecoder:
 
         step = self._step_function(session, device)
         done = 1
-        while done < new_tokens:
-            if done % self.check_every == 0 and not bool(s["unfinished"].any()):
-                break
-            step(
-                decoder,
-                session.cache,
-                s,
-                sampling,
-                token_shift is not None,
-                logits_shift is not None,
-                self._positions,
-            )
-            done += 1
+        own_attention = decoder.config._attn_implementation
+        if self.step_attention is not None:
+            decoder.config._attn_implementation = self.step_attention
+        try:
+            while done < new_tokens:
+                if done % self.check_every == 0 and not bool(s["unfinished"].any()):
+                    break
+                step(
+                    decoder,
+                    session.cache,
+                    s,
+                    sampling,
+                    token_shift is not None,
+                    logits_shift is not None,
+                    self._positions,
+                )
+                done += 1
+        finally:
+            decoder.config._attn_implementation = own_attention
         # As generate: stop at the step where the last row finished.
         written = int(torch.where(s["unfinished"], done, s["finished_at"]).max())
         new = s["out"][:, :written].clone()
