@@ -35,6 +35,7 @@ backbones: install
 # train + evaluate the summarizer from it (about 13 minutes on 2 cores).
 demo: backbones
 	$(PY) run_summarization.py recipes/demo/pretrain.yaml
+	$(PY) scripts/bow_warmup.py outputs/demo-pretrain outputs/demo-pretrain-bow --epochs 20 --batch_size 64
 	$(PY) run_summarization.py recipes/demo/demo.yaml
 
 clean:

@@ -1,15 +1,14 @@
 #!/usr/bin/env python
 """
-An experiment for the CPU demo's names (issue 13): train a checkpoint's heads on the bag-of-words loss alone, at a
-large batch, from cached encoder states (no decoder pass, so about a minute on 2 CPU cores), and save the result
-for stage 2 to continue from. Its motive (BENCHMARKS, "The CPU demo", session 11): a readout of the pooled features
+The middle stage of `make demo`: train a pre-trained checkpoint's heads on the bag-of-words loss alone, at a large
+batch, from cached encoder states (no decoder pass, so about a minute on 2 CPU cores), and save the result for the
+summary stage to continue from. Its motive (BENCHMARKS, "The CPU demo", session 11): a readout of the pooled features
 learns a summary's names far better at batch 64 than at the demo's batch 8, and a decoder pass at batch 64 costs a
 CPU 8 times the step. It prints, on the validation rows, how often the `latent_to_logits` route ranks all of a
 reference summary's names (the demo's 50) above the others, before and during training.
 
-    python benchmarks/bow_warmup.py outputs/demo-pretrain outputs/demo-pretrain-bow --epochs 20 --batch_size 64
-    python run_summarization.py recipes/demo/demo.yaml --model_name_or_path outputs/demo-pretrain-bow \\
-        --output_dir outputs/demo-bow
+    python scripts/bow_warmup.py outputs/demo-pretrain outputs/demo-pretrain-bow --epochs 20 --batch_size 64
+    python run_summarization.py recipes/demo/demo.yaml   # continues from outputs/demo-pretrain-bow
 """
 
 from __future__ import annotations
