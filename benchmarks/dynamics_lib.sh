@@ -42,3 +42,18 @@ run_job() {  # run_job NAME ARGS: trains and evaluates into $SCR/NAME (timeout: 
   collect "$name"
   grep -hE '^\| |accuracy [0-9]' "$OUT/$name/train.log" "$OUT/$name/eval_from_checkpoint.log" 2>/dev/null | tail -n 8
 }
+
+# run_jobs: the JOBS ("name|args") in order, at most MAX_JOBS at once, each skipped when under 30 s of the window
+# (END - FALLBACK_S) would be left for it; returns when all have ended.
+run_jobs() {
+  local job name args left
+  for job in "${JOBS[@]}"; do
+    IFS='|' read -r name args <<<"$job"
+    while [ "$(jobs -rp | wc -l)" -ge "$MAX_JOBS" ]; do sleep 1; done
+    left=$(( END - FALLBACK_S - $(date +%s) ))
+    if [ "$left" -lt 30 ]; then log "skip $name: only ${left}s left"; continue; fi
+    run_job "$name" "$args" &
+    sleep 1  # stagger the imports
+  done
+  wait
+}

@@ -103,15 +103,7 @@ done
 
 source benchmarks/dynamics_lib.sh  # last_checkpoint_step, collect, run_job
 
-for job in "${JOBS[@]}"; do
-  IFS='|' read -r name args <<<"$job"
-  while [ "$(jobs -rp | wc -l)" -ge "$MAX_JOBS" ]; do sleep 1; done
-  left=$(( END - FALLBACK_S - $(date +%s) ))
-  if [ "$left" -lt 30 ]; then log "skip $name: only ${left}s left"; continue; fi
-  run_job "$name" "$args" &
-  sleep 1  # stagger the imports
-done
-wait
+run_jobs
 log "stages done"
 timeout $(( SUMMARY_S - 5 )) $PY benchmarks/latent_dynamics_summary.py "$OUT" >"$OUT/summary.log" 2>&1 || log "summary failed (see summary.log)"
 cat "$OUT/summary.md" 2>/dev/null | head -n 40

@@ -101,15 +101,7 @@ done
 cat "$OUT/plan.txt"
 log "setup done"
 
-for job in "${JOBS[@]}"; do
-  IFS='|' read -r name args <<<"$job"
-  while [ "$(jobs -rp | wc -l)" -ge "$MAX_JOBS" ]; do sleep 1; done
-  left=$(( END - FALLBACK_S - $(date +%s) ))
-  if [ "$left" -lt 30 ]; then log "skip $name: only ${left}s left"; continue; fi
-  run_job "$name" "$args" &
-  sleep 1  # stagger the imports
-done
-wait
+run_jobs
 log "stages done"
 timeout $(( SUMMARY_S - 5 )) $PY benchmarks/latent_dynamics_summary.py "$OUT" --no_speed >"$OUT/summary.log" 2>&1 ||
   log "summary failed (see summary.log)"
