@@ -31,11 +31,11 @@ format: install
 backbones: install
 	$(PY) scripts/prepare_offline_backbones.py
 
-# The main job on the embedded default, on CPU with no Hub: pre-train the idea space on the demo dialogues, then
-# train + evaluate the summarizer from it (about 13 minutes on 2 cores).
+# The main job on the embedded default, on CPU with no Hub: pre-train the idea space on the demo dialogues, teach its
+# heads the dialogues' words without the decoder, then train + evaluate the summarizer (about 15 minutes on 2 cores).
 demo: backbones
 	$(PY) run_summarization.py recipes/demo/pretrain.yaml
-	$(PY) scripts/bow_warmup.py outputs/demo-pretrain outputs/demo-pretrain-bow --epochs 20 --batch_size 64
+	$(PY) run_summarization.py recipes/demo/warmup.yaml
 	$(PY) run_summarization.py recipes/demo/demo.yaml
 
 clean:

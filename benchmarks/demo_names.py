@@ -7,6 +7,12 @@ the names each reference summary uses (the demo's 50 invented first names, so no
 - at least one right person: it names at least one of them.
 
     python benchmarks/demo_names.py outputs/demo/predictions.jsonl [more.jsonl ...]
+
+`--route CHECKPOINT` scores a checkpoint's `latent_to_logits` route instead (what `recipes/demo/warmup.yaml` trains):
+the share of validation rows whose reference names are exactly the route's top-k names among the 50 (k = how many the
+reference names), from the idea of each validation dialogue.
+
+    python benchmarks/demo_names.py --route outputs/demo-pretrain outputs/demo-pretrain-bow
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ import json
 import re
 import sys
 from pathlib import Path
+
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -46,10 +54,50 @@ def name_scores(rows: list[dict]) -> dict[str, float]:
     }
 
 
+@torch.no_grad()
+def route_names_right(checkpoint: Path, rows: list[dict], max_source_length: int = 128) -> float:
+    """Percentage of rows whose reference names are the route's top-k demo names (k = how many it names)."""
+    from transformers import AutoModelForSeq2SeqLM
+
+    from modeling import LatentSpaceProcessor
+
+    model = AutoModelForSeq2SeqLM.from_pretrained(checkpoint).eval()
+    if model.latent_logits is None:
+        raise SystemExit(f"{checkpoint} has no latent_to_logits route to score.")
+    tokenizer = LatentSpaceProcessor.from_pretrained(checkpoint).encoder_tokenizer
+    names = sorted(NAMES)
+    decoder_tokenizer = LatentSpaceProcessor.from_pretrained(checkpoint).decoder_tokenizer
+    first_tokens = [decoder_tokenizer(" " + name, add_special_tokens=False)["input_ids"][0] for name in names]
+    batch = tokenizer(
+        [row["dialogue"] for row in rows], padding=True, truncation=True, max_length=max_source_length,
+        return_tensors="pt",
+    )  # fmt: skip
+    shift = model.latent_shifts(model.reason(model.encode(batch["input_ids"], batch["attention_mask"])))[1]
+    scores = (shift @ model.decoder.get_output_embeddings().weight.T)[:, first_tokens]
+    right = total = 0
+    for row, row_scores in zip(rows, scores, strict=True):
+        wanted = {names.index(name) for name in people(row["summary"])}
+        if wanted:
+            total += 1
+            right += set(row_scores.topk(len(wanted)).indices.tolist()) == wanted
+    return 100 * right / max(total, 1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("predictions", nargs="+", type=Path, help="predictions.jsonl files written by run_eval.py")
+    parser.add_argument(
+        "predictions", nargs="+", type=Path, help="predictions.jsonl files of run_eval.py (checkpoints with --route)"
+    )
+    parser.add_argument("--route", action="store_true", help="Score checkpoints' latent_to_logits routes instead.")
     args = parser.parse_args()
+    if args.route:
+        rows = [json.loads(line) for line in (REPO / "data" / "demo" / "validation.jsonl").open()]
+        print("checkpoint | validation rows | route ranks all the right people on top")
+        for checkpoint in args.predictions:
+            if not (checkpoint / "config.json").is_file():
+                raise SystemExit(f"{checkpoint} is not a checkpoint folder (no config.json).")
+            print(f"{checkpoint} | {len(rows)} | {route_names_right(checkpoint, rows):.1f} %")
+        return
     print("file | rows | first name = speaker | all the right people | at least one right person")
     for path in args.predictions:
         if not path.is_file():

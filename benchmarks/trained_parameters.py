@@ -25,7 +25,7 @@ from transformers import AutoModelForSeq2SeqLM
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from modeling import LatentSpaceConfig, LatentSpaceForConditionalGeneration, LatentSpaceProcessor  # noqa: E402
-from training.model_setup import HEAD_FIELDS  # noqa: E402
+from training.model_setup import HEAD_FIELDS, LOSS_FIELDS  # noqa: E402
 
 EXTRA_FIELDS = ("prompt_prefix_ids", "prompt_suffix_ids", "use_decoder_start_token")
 
@@ -51,7 +51,7 @@ def export(checkpoint: Path, destination: Path, max_shard_mb: float) -> None:
 
 def rebuild(lean: Path, destination: Path) -> None:
     config = LatentSpaceConfig.from_pretrained(lean)
-    fields = {name: getattr(config, name) for name in (*HEAD_FIELDS, *EXTRA_FIELDS)}
+    fields = {name: getattr(config, name) for name in (*HEAD_FIELDS, *LOSS_FIELDS, *EXTRA_FIELDS)}
     model = LatentSpaceForConditionalGeneration.from_encoder_decoder_pretrained(
         config.encoder_name_or_path, config.decoder_name_or_path, **fields
     )

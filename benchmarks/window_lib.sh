@@ -10,7 +10,7 @@ run_from_snapshot() {
   [ -n "${WINDOW_SNAPSHOT:-}" ] && return 0
   snap=${SNAPSHOT_DIR:-/tmp/$(basename "$script" .sh)_code_${2:-job}}/main
   rm -rf "$snap" && mkdir -p "$snap" || exit 1
-  cp -r benchmarks data_collators inference metrics modeling recipes scripts tests training ./*.py "$snap"/ || exit 1
+  cp -r benchmarks data data_collators inference metrics modeling recipes scripts tests training ./*.py "$snap"/ || exit 1
   for link in backbones .venv; do [ -e "$link" ] && ln -s "$PWD/$link" "$snap/$link"; done
   ln -sfn "$(cd .. && pwd)/shared" "$snap/../shared"
   git log -1 --format='code: commit %H (working tree copied at start)' >"$OUT/code.txt" 2>/dev/null

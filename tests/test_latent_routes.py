@@ -120,3 +120,31 @@ def test_bag_of_words_loss_needs_the_logits_route():
         tiny_model(bag_of_words_loss_weight=1.0)
     with pytest.raises(ValueError, match=">= 0"):
         tiny_model(latent_to_logits=True, bag_of_words_loss_weight=-1.0)
+
+
+def test_decoder_loss_weight_zero_trains_the_route_without_running_the_decoder(batch, monkeypatch):
+    model = tiny_model(decoder="llama", latent_to_logits=True, bag_of_words_loss_weight=2.0, decoder_loss_weight=0.0)
+
+    def no_decoder_pass(*args, **kwargs):
+        raise AssertionError("the decoder ran in the bag-of-words stage")
+
+    monkeypatch.setattr(model.decoder, "forward", no_decoder_pass)
+    out = model(**batch)
+    assert out.logits is None
+    torch.testing.assert_close(out.loss, 2.0 * out.bag_of_words_loss)
+    out.loss.backward()
+    assert model.latent_logits.weight.grad.abs().sum() > 0  # the route and the heads under it learn
+    assert all(p.grad is None for p in model.prefix_adapter.parameters())  # the soft prompt is not built
+
+
+def test_decoder_loss_weight_scales_the_summary_cross_entropy(batch):
+    full = tiny_model(decoder="llama").eval()
+    half = tiny_model(decoder="llama", decoder_loss_weight=0.5).eval()
+    torch.testing.assert_close(half(**batch).loss, 0.5 * full(**batch).loss)
+
+
+def test_a_loss_of_zero_weights_everywhere_is_refused():
+    with pytest.raises(ValueError, match="nothing would be trained"):
+        tiny_model(decoder_loss_weight=0.0)
+    with pytest.raises(ValueError, match="decoder_loss_weight"):
+        tiny_model(latent_to_logits=True, bag_of_words_loss_weight=1.0, decoder_loss_weight=-1.0)

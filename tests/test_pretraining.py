@@ -13,7 +13,7 @@ from transformers import TrainerControl, TrainerState, TrainingArguments
 import run_summarization
 from metrics.speakers import first_name_is_speaker, first_named_person, speaker_recall, speaker_scores, speakers
 from modeling import LatentSpaceConfig, LatentSpaceForConditionalGeneration
-from tests.tiny_backbones import WORDS, save_tiny_backbones, tiny_model
+from tests.tiny_backbones import WORDS, save_tiny_backbones, tiny_model, tiny_processor
 from training.arguments import parse_args
 from training.callbacks import TimeBudgetCallback
 from training.chat_corpus import ChatWindowSettings, build_chat_windows, conversation_windows
@@ -218,6 +218,67 @@ def test_continuing_a_checkpoint_on_other_backbones_is_refused_before_loading(tm
         ]
     )
     with pytest.raises(ValueError, match="trained on the decoder"):
+        build_model_and_processor(model_args)
+
+
+def saved_checkpoint(path: Path, backbones: tuple[Path, Path], **heads) -> Path:
+    model = tiny_model("llama", "llama", pooling="memory", num_idea_vectors=2, prefix_len=4, **heads)
+    model.config.encoder_name_or_path, model.config.decoder_name_or_path = map(str, backbones)
+    model.save_pretrained(path)
+    tiny_processor().save_pretrained(path)
+    return path
+
+
+def test_a_bag_of_words_stage_trains_the_heads_alone_and_the_next_stage_takes_its_own_loss_weights(
+    tmp_path, llama_backbones
+):
+    start = saved_checkpoint(
+        tmp_path / "start", llama_backbones, latent_to_logits=True, bag_of_words_loss_weight=1.0, head_dropout=0.0
+    )
+    warmup = pretrain_recipe(
+        tmp_path,
+        llama_backbones,
+        model_name_or_path=str(start),
+        decoder_loss_weight=0.0,
+        summary_column="summary",
+        output_dir=str(tmp_path / "warmup"),
+        max_steps=40,
+        learning_rate=1e-2,
+        do_eval=False,
+    )
+    run_summarization.main([str(warmup)])
+    history = json.loads((tmp_path / "warmup" / "trainer_state.json").read_text())["log_history"]
+    losses = [entry["loss"] for entry in history if "loss" in entry]
+    assert losses[-1] < 0.8 * losses[0], losses
+    before = LatentSpaceForConditionalGeneration.from_pretrained(start)
+    after = LatentSpaceForConditionalGeneration.from_pretrained(tmp_path / "warmup")
+    assert after.config.decoder_loss_weight == 0.0
+    assert not torch.equal(before.latent_logits.weight, after.latent_logits.weight)
+    for name, weight in before.prefix_adapter.state_dict().items():  # no decoder pass: the soft prompt is untouched
+        torch.testing.assert_close(after.prefix_adapter.state_dict()[name], weight)
+
+    # The summary stage continues the warmed-up checkpoint with its own objective; head settings stay the checkpoint's.
+    model_args, _, _ = parse_args(
+        [str(warmup), "--model_name_or_path", str(tmp_path / "warmup"), "--decoder_loss_weight", "1.0",
+         "--bag_of_words_loss_weight", "3.0", "--prefix_len", "8"]
+    )  # fmt: skip
+    model, _ = build_model_and_processor(model_args)
+    assert (model.config.decoder_loss_weight, model.config.bag_of_words_loss_weight) == (1.0, 3.0)
+    assert model.config.prefix_len == 4
+
+
+def test_loss_weights_a_checkpoint_cannot_train_with_are_refused_before_loading(tmp_path, llama_backbones, monkeypatch):
+    start = saved_checkpoint(tmp_path / "plain", llama_backbones)  # no latent_to_logits route
+    model_args, _, _ = parse_args(
+        [str(pretrain_recipe(tmp_path, llama_backbones)), "--model_name_or_path", str(start),
+         "--decoder_loss_weight", "0"]
+    )  # fmt: skip
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("weights were loaded before the settings were checked")
+
+    monkeypatch.setattr("training.model_setup.AutoModelForSeq2SeqLM.from_pretrained", no_loading)
+    with pytest.raises(ValueError, match="nothing would be trained"):
         build_model_and_processor(model_args)
 
 

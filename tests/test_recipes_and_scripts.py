@@ -103,6 +103,20 @@ def test_samsum_recipes_are_the_promised_methods():
         assert training_args.fp16 and training_args.gradient_accumulation_steps > 1
 
 
+def test_make_demo_chains_its_three_stages_and_gives_each_its_objective():
+    stages = ("pretrain", "warmup", "demo")
+    parsed = {name: parse_recipe(REPO / "recipes" / "demo" / f"{name}.yaml") for name in stages}
+    for before, after in zip(stages[:-1], stages[1:], strict=True):
+        assert parsed[after][0].model_name_or_path == parsed[before][2].output_dir
+    warmup_model, _, warmup_training = parsed["warmup"]
+    assert warmup_model.decoder_loss_weight == 0 and warmup_training.per_device_train_batch_size == 64
+    demo_model = parsed["demo"][0]  # the warm-up's checkpoint says 0: the summary stage must say otherwise
+    assert demo_model.decoder_loss_weight == 1 and demo_model.bag_of_words_loss_weight > 0
+    make = (REPO / "Makefile").read_text()
+    runs = [make.index(f"run_summarization.py recipes/demo/{name}.yaml") for name in stages]
+    assert runs == sorted(runs)
+
+
 def test_seed_backbone_two_stage_recipes_adapt_every_linear_layer_of_modernbert_and_gpt2():
     # recipes/samsum/pretrain.yaml cannot run here (Hub backbones): its LoRA targets are checked on tiny ModernBERT
     # and GPT-2 models of the same architectures, and stage 2 continues stage 1's output folder.
@@ -130,6 +144,20 @@ def test_seed_backbone_two_stage_recipes_adapt_every_linear_layer_of_modernbert_
 def test_head_fields_of_the_script_exist_on_the_arguments():
     fields = set(ModelArguments.__dataclass_fields__)
     assert set(HEAD_FIELDS) <= fields
+
+
+def test_an_empty_list_in_a_recipe_is_kept_and_builds_linear_heads(tmp_path, backbones):
+    # `compression_hidden_dims: []` has no command-line spelling; it used to fall back to the default [512] silently.
+    recipe = tiny_recipe(tmp_path, backbones, compression_hidden_dims=[])
+    model_args, _, _ = parse_args([str(recipe)])
+    assert model_args.compression_hidden_dims == []
+    model, _ = build_model_and_processor(model_args)
+    assert model.config.compression_hidden_dims == []
+    assert [type(layer) for layer in model.compression.modules() if isinstance(layer, torch.nn.Linear)] == [
+        torch.nn.Linear
+    ]  # one linear map from the pooled features to the idea
+    model_args, _, _ = parse_args([str(recipe), "--compression_hidden_dims", "8"])  # the command line still wins
+    assert model_args.compression_hidden_dims == [8]
 
 
 def test_command_line_overrides_the_recipe(tmp_path, backbones):

@@ -86,6 +86,13 @@ class ModelArguments:
         default=None,
         metadata={"help": "Weight of the idea's bag-of-words loss; needs latent_to_logits (default 0: off)."},
     )
+    decoder_loss_weight: float | None = field(
+        default=None,
+        metadata={
+            "help": "Weight of the summary cross-entropy through the decoder (default 1); 0 trains the bag-of-words "
+            "loss alone, without the decoder pass. Unlike the head settings, a continued checkpoint takes this one."
+        },
+    )
     head_dropout: float | None = field(default=None, metadata={"help": "Dropout in the heads (default 0.1)."})
     head_init: str | None = field(
         default=None, metadata={"help": "fan_in | normal: how the head MLPs' weights start (default fan_in)."}
@@ -286,12 +293,21 @@ def parse_args(argv: list[str] | None = None, classes: tuple[type, ...] = ARGUME
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     recipe_argv: list[str] = []
+    empty_lists: list[str] = []
     if argv and argv[0].endswith((".yaml", ".yml")):
         recipe_path = argv.pop(0)
-        recipe_argv = recipe_to_argv(load_recipe(recipe_path), recipe_path, classes)
+        recipe = load_recipe(recipe_path)
+        recipe_argv = recipe_to_argv(recipe, recipe_path, classes)
+        # `key: []` has no command-line spelling, so it is set after parsing (unless the command line gives the key).
+        given = {arg.split("=")[0].lstrip("-").replace("-", "_") for arg in argv if arg.startswith("--")}
+        empty_lists = [key for key, value in recipe.items() if value == [] and key not in given]
     parser = HfArgumentParser(classes)
     parsed = parser.parse_args_into_dataclasses(args=recipe_argv + argv, return_remaining_strings=True)
     *dataclass_objects, remaining = parsed
     if remaining:
         raise ValueError(f"Unknown command-line argument(s): {' '.join(remaining)}")
+    for key in empty_lists:
+        for arguments in dataclass_objects:
+            if key in getattr(arguments, "__dataclass_fields__", {}):
+                setattr(arguments, key, [])
     return tuple(dataclass_objects)

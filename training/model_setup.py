@@ -35,7 +35,6 @@ HEAD_FIELDS = (
     "prefix_layer_norm",
     "latent_to_embeddings",
     "latent_to_logits",
-    "bag_of_words_loss_weight",
     "head_dropout",
     "head_init",
     "freeze_encoder",
@@ -43,6 +42,9 @@ HEAD_FIELDS = (
     "encoder_lora",
     "decoder_lora",
 )
+# The training objective: saved in the config like the head settings, but a recipe that continues a checkpoint may
+# change it (a bag-of-words stage without the decoder, then summaries through it).
+LOSS_FIELDS = ("bag_of_words_loss_weight", "decoder_loss_weight")
 
 
 def _was_set(args: ModelArguments, name: str) -> bool:
@@ -121,6 +123,24 @@ def check_backbones_match(args: ModelArguments) -> None:
             )
 
 
+def check_loss_weights(args: ModelArguments) -> None:
+    """The loss weights a continued checkpoint is given, checked against its config before any weights load."""
+    config = LatentSpaceConfig.from_pretrained(args.model_name_or_path)
+    for name in LOSS_FIELDS:
+        if getattr(args, name) is not None:
+            setattr(config, name, getattr(args, name))
+    config.validate_architecture()
+
+
+def set_loss_weights(model: LatentSpaceForConditionalGeneration, args: ModelArguments) -> None:
+    """Gives a continued checkpoint the recipe's loss weights and says which objective it trains with."""
+    for name in LOSS_FIELDS:
+        if getattr(args, name) is not None:
+            setattr(model.config, name, getattr(args, name))
+    weights = ", ".join(f"{name}={getattr(model.config, name)}" for name in LOSS_FIELDS)
+    logger.info(f"Training objective of {args.model_name_or_path}: {weights}")
+
+
 def build_model_and_processor(
     args: ModelArguments,
 ) -> tuple[LatentSpaceForConditionalGeneration, LatentSpaceProcessor]:
@@ -133,12 +153,16 @@ def build_model_and_processor(
                 "trained with. Leave out model_name_or_path to build new heads with these settings."
             )
         check_backbones_match(args)
+        check_loss_weights(args)
         model = AutoModelForSeq2SeqLM.from_pretrained(args.model_name_or_path, **loading_kwargs(args))
+        set_loss_weights(model, args)
         processor = LatentSpaceProcessor.from_pretrained(args.model_name_or_path)
         if args.save_backbones:
             model.keep_backbones_in_checkpoints(True)
     else:
-        head_kwargs = {name: getattr(args, name) for name in HEAD_FIELDS if getattr(args, name) is not None}
+        head_kwargs = {
+            name: getattr(args, name) for name in (*HEAD_FIELDS, *LOSS_FIELDS) if getattr(args, name) is not None
+        }
         processor = LatentSpaceProcessor.from_encoder_decoder_pretrained(
             args.encoder_name_or_path, args.decoder_name_or_path
         )

@@ -127,6 +127,12 @@ class LatentSpaceConfig(PretrainedConfig):
             every target token, in any order: the logits `lm_head(shift)` must give each target token a high
             probability. It trains the route, and the heads under it, to put the target's words (names, places) into
             the idea without waiting for the decoder; it costs one matrix product per row. Needs `latent_to_logits`.
+        decoder_loss_weight (`float`, *optional*, defaults to 1.0):
+            Weight of the summary's cross-entropy through the decoder in the training loss. 0 trains on the
+            bag-of-words loss alone and skips the decoder's forward and backward, the costly part of a step: a cheap
+            stage, at a large batch, that teaches the heads to put the target's words into the idea before the decoder
+            learns to read it (`recipes/demo/warmup.yaml`). Generation is unaffected. A checkpoint keeps the weights
+            it was trained with; a recipe that continues it may change them (see `LOSS_FIELDS` in training).
         head_dropout (`float`, *optional*, defaults to 0.1):
             Dropout inside the trainable heads.
         freeze_encoder (`bool`, *optional*, defaults to `True`):
@@ -204,6 +210,7 @@ class LatentSpaceConfig(PretrainedConfig):
     latent_to_embeddings: bool = False
     latent_to_logits: bool = False
     bag_of_words_loss_weight: float = 0.0
+    decoder_loss_weight: float = 1.0
     head_dropout: float = 0.1
     freeze_encoder: bool = True
     freeze_decoder: bool = True
@@ -322,6 +329,13 @@ class LatentSpaceConfig(PretrainedConfig):
         if self.bag_of_words_loss_weight > 0 and not self.latent_to_logits:
             raise ValueError(
                 "`bag_of_words_loss_weight` trains the `latent_to_logits` route: set `latent_to_logits=True` too."
+            )
+        if self.decoder_loss_weight < 0:
+            raise ValueError(f"`decoder_loss_weight` must be >= 0, got {self.decoder_loss_weight}.")
+        if self.decoder_loss_weight == 0 and self.bag_of_words_loss_weight == 0:
+            raise ValueError(
+                "`decoder_loss_weight` is 0 and so is `bag_of_words_loss_weight`: nothing would be trained. Give the "
+                "bag-of-words loss a weight (it needs `latent_to_logits`), or train through the decoder."
             )
         if not 0.0 <= self.head_dropout < 1.0:
             raise ValueError(f"`head_dropout` must be in [0, 1), got {self.head_dropout}.")

@@ -52,10 +52,11 @@ class LatentSpaceSeq2SeqLMOutput(ModelOutput):
 
     Args:
         loss (`torch.FloatTensor` of shape `(1,)`, *optional*, returned when `labels` is given):
-            Cross-entropy over the summary tokens only (soft prompt and padding are never targets), plus the weighted
-            bag-of-words loss when the config asks for it.
+            Cross-entropy over the summary tokens only (soft prompt and padding are never targets), times
+            `decoder_loss_weight`, plus the weighted bag-of-words loss when the config asks for it.
         logits (`torch.FloatTensor` of shape `(batch_size, target_length, vocab_size)`):
-            Decoder scores for each summary position; `logits[:, t]` predicts `labels[:, t]`.
+            Decoder scores for each summary position; `logits[:, t]` predicts `labels[:, t]`. None when
+            `decoder_loss_weight` is 0 (the decoder does not run).
         latent_in (`torch.FloatTensor` of shape `(batch_size, latent_size)`):
             The idea vector `z_in` produced by the encoder side.
         latent_out (`torch.FloatTensor` of shape `(batch_size, latent_size)`):
@@ -810,6 +811,15 @@ class LatentSpaceForConditionalGeneration(LatentSpacePreTrainedModel, Generation
             latent_in = self.encode(input_ids, attention_mask, encoder_hidden_states)
             latent = self.reason(latent_in)
         token_shift, logits_shift = self.latent_shifts(latent)
+        if self.config.decoder_loss_weight == 0:
+            # The bag-of-words stage: no decoder pass, the route alone learns the target's words.
+            bag_of_words_loss = self.bag_of_words_loss(latent, labels, logits_shift)
+            return LatentSpaceSeq2SeqLMOutput(
+                loss=self.config.bag_of_words_loss_weight * bag_of_words_loss,
+                latent_in=latent_in,
+                latent_out=latent,
+                bag_of_words_loss=bag_of_words_loss,
+            )
         prefix = self.prefix_embeddings(latent, token_shift)
 
         target_len = labels.shape[1]
@@ -835,7 +845,7 @@ class LatentSpaceForConditionalGeneration(LatentSpacePreTrainedModel, Generation
             num_items_in_batch = (labels != -100).sum()
         if isinstance(num_items_in_batch, torch.Tensor):
             num_items_in_batch = num_items_in_batch.to(loss_sum.device)
-        loss = loss_sum / num_items_in_batch
+        loss = self.config.decoder_loss_weight * loss_sum / num_items_in_batch
         bag_of_words_loss = None
         if self.config.bag_of_words_loss_weight > 0:
             bag_of_words_loss = self.bag_of_words_loss(latent, labels, logits_shift)
