@@ -115,7 +115,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     )
     cached = data_args.use_feature_cache and "train" in tokenized
     if cached:
-        tokenized["train"], collator = attach_feature_cache(model, tokenized["train"], collator, training_args)
+        tokenized["train"], collator = attach_feature_cache(
+            model, tokenized["train"], collator, training_args, data_args.feature_cache_dir
+        )
     train_lengths = None
     if "train" in tokenized and training_args.train_sampling_strategy == "group_by_length":
         # Grouped by what costs: the summary once the encoder's outputs are cached, else the dialogue.

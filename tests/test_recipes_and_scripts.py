@@ -14,6 +14,7 @@ from transformers.pytorch_utils import Conv1D
 import run_eval
 import run_summarization
 from inference import LatentSpaceInference
+from modeling import LatentSpaceForConditionalGeneration
 from tests.tiny_backbones import save_tiny_backbones, tiny_model
 from training.arguments import DataTrainingArguments, ModelArguments, parse_args
 from training.model_setup import HEAD_FIELDS, build_model_and_processor
@@ -103,15 +104,19 @@ def test_samsum_recipes_are_the_promised_methods():
         assert training_args.fp16 and training_args.gradient_accumulation_steps > 1
 
 
-def test_make_demo_chains_its_three_stages_and_gives_each_its_objective():
-    stages = ("pretrain", "warmup", "demo")
+def test_make_demo_chains_its_four_stages_and_gives_each_its_objective():
+    stages = ("words", "pretrain", "warmup", "demo")
     parsed = {name: parse_recipe(REPO / "recipes" / "demo" / f"{name}.yaml") for name in stages}
     for before, after in zip(stages[:-1], stages[1:], strict=True):
         assert parsed[after][0].model_name_or_path == parsed[before][2].output_dir
-    warmup_model, _, warmup_training = parsed["warmup"]
-    assert warmup_model.decoder_loss_weight == 0 and warmup_training.per_device_train_batch_size == 64
-    demo_model = parsed["demo"][0]  # the warm-up's checkpoint says 0: the summary stage must say otherwise
-    assert demo_model.decoder_loss_weight == 1 and demo_model.bag_of_words_loss_weight > 0
+    for name in ("words", "warmup"):  # the bag-of-words stages, without the decoder, at a large batch
+        model_args, _, training_args = parsed[name]
+        assert model_args.decoder_loss_weight == 0 and training_args.per_device_train_batch_size == 64
+    for name in ("pretrain", "demo"):  # they continue a checkpoint that says 0: they must say otherwise
+        model_args = parsed[name][0]
+        assert model_args.decoder_loss_weight == 1 and model_args.bag_of_words_loss_weight > 0
+    # One encoder cache for all four: same dialogues, source length and autocast, so one key.
+    assert len({(p[1].feature_cache_dir, p[1].max_source_length, p[2].bf16) for p in parsed.values()}) == 1
     make = (REPO / "Makefile").read_text()
     runs = [make.index(f"run_summarization.py recipes/demo/{name}.yaml") for name in stages]
     assert runs == sorted(runs)
@@ -252,6 +257,33 @@ def test_feature_cache_gives_the_same_training_losses(tmp_path, backbones):
         losses[cached] = [entry["loss"] for entry in state["log_history"] if "loss" in entry]
     assert len(losses[True]) == 4
     assert losses[True] == pytest.approx(losses[False], rel=1e-4)
+
+
+def test_feature_cache_dir_serves_the_next_run_without_encoding_again(tmp_path, backbones, monkeypatch):
+    cache_dir = tmp_path / "features"
+    losses = []
+    for run in range(2):
+        recipe = tiny_recipe(tmp_path, backbones, do_eval=False, output_dir=str(tmp_path / f"run-{run}"))
+        run_summarization.main(
+            [str(recipe), "--use_feature_cache", "true", "--feature_cache_dir", str(cache_dir), "--save_strategy", "no"]
+        )
+        state = json.loads((tmp_path / f"run-{run}" / "trainer_state.json").read_text())
+        losses.append([entry["loss"] for entry in state["log_history"] if "loss" in entry])
+        if run == 0:
+            assert len(list(cache_dir.glob("encoder-states-*.pt"))) == 1
+
+            def no_encoding(*args, **kwargs):
+                raise AssertionError("the encoder ran although its outputs were on disk")
+
+            monkeypatch.setattr(LatentSpaceForConditionalGeneration, "encoder_token_states", no_encoding)
+    assert losses[1] == losses[0]
+    # Other dialogues are another key: encoded again, not served the first run's states.
+    monkeypatch.undo()
+    recipe = tiny_recipe(tmp_path, backbones, do_eval=False, max_train_samples=12, output_dir=str(tmp_path / "run-2"))
+    run_summarization.main(
+        [str(recipe), "--use_feature_cache", "true", "--feature_cache_dir", str(cache_dir), "--save_strategy", "no"]
+    )
+    assert len(list(cache_dir.glob("encoder-states-*.pt"))) == 2
 
 
 def test_feature_cache_refuses_a_trainable_encoder(tmp_path, backbones):

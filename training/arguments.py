@@ -197,6 +197,14 @@ class DataTrainingArguments:
             "help": "Compute a frozen encoder's outputs once and reuse them every epoch (not with encoder LoRA)."
         },
     )
+    feature_cache_dir: str | None = field(
+        default=None,
+        metadata={
+            "help": "With use_feature_cache: also keep the encoder's outputs in this folder, keyed by the encoder's "
+            "weights, the tokenized dialogues and the pooling, so a later run on the same data (the next stage of "
+            "a recipe) reads them instead of encoding again (default: memory only)."
+        },
+    )
     overwrite_output_dir: bool = field(
         default=False, metadata={"help": "Start over instead of resuming from the last checkpoint in output_dir."}
     )

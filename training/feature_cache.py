@@ -3,12 +3,20 @@ A cache of a frozen encoder's outputs, computed once before training and replaye
 
 With `mean` or `cls` pooling the cache keeps only the pooled vector per example (stored as a length-1 sequence, which
 pools to itself); with `attention` pooling it keeps the token states, since the pooling itself is trained.
+
+With a `cache_dir` the states are also kept on disk, under a key made of everything they depend on (the encoder's
+weights, the tokenized dialogues, the pooling, the layer read and the autocast), so the next stage of a multi-stage
+recipe on the same data and encoder loads them instead of encoding again.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import logging
+import os
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,7 +103,47 @@ def compute_encoder_cache(model, dataset, collator, training_args, batch_size: i
     return states
 
 
-def attach_feature_cache(model, dataset, collator: DataCollatorForLatentPrefix, training_args):
+def cache_key(model, dataset, training_args) -> str:
+    """A digest of everything the cached states depend on: equal keys, equal states."""
+    digest = hashlib.sha256()
+    config = model.config
+    settings = {
+        "pooling": config.pooling,
+        "num_idea_vectors": config.num_idea_vectors,
+        "encoder_layer": config.encoder_layer,
+        "encoder": type(model.encoder).__name__,  # its weights, hashed below, say which one
+        "autocast": "fp16" if training_args.fp16 else "bf16" if training_args.bf16 else "none",
+        "device": training_args.device.type,
+    }
+    digest.update(json.dumps(settings, sort_keys=True).encode())
+    for name, tensor in model.encoder.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    for row in dataset:
+        digest.update(json.dumps([row["input_ids"], row.get("attention_mask")]).encode())
+    return digest.hexdigest()[:24]
+
+
+def load_or_compute_encoder_cache(model, dataset, collator, training_args, cache_dir: str | None) -> list[torch.Tensor]:
+    """`compute_encoder_cache`, read from / written to `cache_dir` when one is given (written whole, then renamed)."""
+    if cache_dir is None:
+        return compute_encoder_cache(model, dataset, collator, training_args)
+    path = Path(cache_dir) / f"encoder-states-{cache_key(model, dataset, training_args)}.pt"
+    if path.is_file():
+        logger.info(f"Encoder outputs of these {len(dataset)} examples read from {path}.")
+        return torch.load(path, weights_only=True)
+    states = compute_encoder_cache(model, dataset, collator, training_args)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(states, partial)
+    partial.replace(path)
+    logger.info(f"Encoder outputs kept in {path} for later runs on the same data and encoder.")
+    return states
+
+
+def attach_feature_cache(
+    model, dataset, collator: DataCollatorForLatentPrefix, training_args, cache_dir: str | None = None
+):
     """Returns (cached dataset, collator) for the Trainer; refuses when the encoder is not frozen."""
     if model.config.pooling == "memory":
         raise ValueError(
@@ -107,7 +155,7 @@ def attach_feature_cache(model, dataset, collator: DataCollatorForLatentPrefix, 
             "use_feature_cache needs a frozen encoder without LoRA: its outputs would change during training. "
             "Set freeze_encoder: true and drop encoder_lora, or turn the cache off."
         )
-    states = compute_encoder_cache(model, dataset, collator, training_args)
+    states = load_or_compute_encoder_cache(model, dataset, collator, training_args, cache_dir)
     logger.info(
         f"Cached encoder outputs for {len(states)} training examples "
         f"({sum(s.numel() for s in states) * states[0].element_size() / 2**20:.1f} MiB)."
