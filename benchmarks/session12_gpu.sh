@@ -4,16 +4,14 @@
 #   bash benchmarks/gpu_window.sh start session12:0:0:demo_sweep session12:0:DELAY:speed
 #   SMOKE=1 bash benchmarks/session12_gpu.sh OUTDIR demo_sweep   # CPU, a few steps per stage: mechanics only
 #
-# demo_sweep: `make demo`'s three recipes (pretrain -> bag-of-words warm-up -> summaries) and variants of them, several
-#   seeds each, on the GPU instead of the 2 CPU cores (bf16 either way), each scored with run_eval.py on all 100
-#   validation rows and benchmarks/demo_names.py: which change moves the demo's names beyond the seed spread, before
-#   one of them is timed on the CPU. Variants (VARIANTS, default all), seeds (SEEDS, default 1 2 3):
-#     nowarm      pretrain.yaml -> demo.yaml (the demo before session 11's warm-up)
-#     warm        pretrain.yaml -> warmup.yaml -> demo.yaml (make demo)
-#     prewarm     a bag-of-words stage on new heads first, then as warm
-#     bow10       warm, with bag_of_words_loss_weight 10 in the summary stage
-#     linear      warm with linear heads (no compression hidden layer, identity middle model)
-#     warm60      warm, with 60 warm-up epochs instead of 20
+# demo_sweep: `make demo`'s four recipes (words -> pretrain -> warm-up -> summaries) and variants of them, several seeds
+#   each, on the GPU instead of the 2 CPU cores (bf16 either way), each scored with run_eval.py on all 100 validation
+#   rows and benchmarks/demo_names.py. Variants (VARIANTS, default all), seeds (SEEDS, default 1 2):
+#     default     make demo as it is
+#     steps400    400 steps of summaries instead of 450 (the CPU's 15-minute budget)
+#     grouped     the summary stage's batches grouped by summary length (less padding, same steps)
+#   The first round of session 12 (the warm-up's variants, BENCHMARKS "The CPU demo", session 12) ran this part as it
+#   was at commit 757e211, on the recipes of that commit.
 # speed: issue 17, the latent prefix against the raw-dialogue prompt at batch 256 (compiled decoding, offline shapes)
 #   with dialogues of 256 and of 512 tokens (MiniLM reads 512 at most): how the ratio grows with the prompt the latent
 #   path replaces.
@@ -47,46 +45,30 @@ stage() {  # stage DIR NAME RECIPE ARGS...: one run_summarization.py stage of a 
   $PY run_summarization.py "$recipe" --output_dir "$dir/$name" "${DEVICE_ARGS[@]}" "$@" >"$dir/$name.log" 2>&1
 }
 
-pipeline() {  # pipeline VARIANT SEED: the three stages, run_eval on the 100 validation rows, the names' scores
-  local variant=$1 seed=$2 dir="$RUNS/$1-s$2" t0 pretrain=recipes/demo/pretrain.yaml from rc=0
-  local warm=(--num_train_epochs 20) demo=()
+pipeline() {  # pipeline VARIANT SEED: make demo's four stages, run_eval on the 100 validation rows, the names' scores
+  local variant=$1 seed=$2 dir="$RUNS/$1-s$2" t0 rc=0 demo=()
   t0=$(date +%s)
   mkdir -p "$dir"
   case $variant in
-    prewarm)  # new heads, bag-of-words loss alone at the warm-up's settings, then pre-training continues them
-      stage "$dir" bow0 recipes/demo/pretrain.yaml --seed "$seed" --decoder_loss_weight 0 --summary_column summary \
-        --max_target_length 40 --per_device_train_batch_size 64 --num_train_epochs 20 --warmup_steps 0 \
-        --lr_scheduler_type constant --weight_decay 0.01 --max_grad_norm 0 || rc=1
-      from=(--model_name_or_path "$dir/bow0" --decoder_loss_weight 1) ;;
-    linear)
-      pretrain=$dir/pretrain_linear.yaml
-      sed -e 's/^compression_hidden_dims: .*/compression_hidden_dims: []/' -e 's/^middle_model: .*/middle_model: identity/' \
-        recipes/demo/pretrain.yaml >"$pretrain"
-      grep -q 'compression_hidden_dims: \[\]' "$pretrain" || { log "linear: sed found no compression line"; return 1; } ;;
-    warm60) warm=(--num_train_epochs 60) ;;
-    bow10) demo=(--bag_of_words_loss_weight 10) ;;
+    steps400) demo=(--max_steps 400) ;;
+    grouped) demo=(--train_sampling_strategy group_by_length) ;;
   esac
-  [ $rc = 0 ] && stage "$dir" pretrain "$pretrain" --seed "$seed" ${from[@]+"${from[@]}"} || rc=1
-  if [ "$variant" = nowarm ]; then
-    [ $rc = 0 ] && stage "$dir" demo recipes/demo/demo.yaml --seed "$seed" --model_name_or_path "$dir/pretrain" || rc=1
-  else
-    [ $rc = 0 ] && stage "$dir" bow recipes/demo/warmup.yaml --seed "$seed" --model_name_or_path "$dir/pretrain" \
-      "${warm[@]}" || rc=1
-    [ $rc = 0 ] && stage "$dir" demo recipes/demo/demo.yaml --seed "$seed" --model_name_or_path "$dir/bow" \
-      ${demo[@]+"${demo[@]}"} || rc=1
-  fi
+  stage "$dir" words recipes/demo/words.yaml --seed "$seed" || rc=1
+  [ $rc = 0 ] && stage "$dir" pretrain recipes/demo/pretrain.yaml --seed "$seed" --model_name_or_path "$dir/words" || rc=1
+  [ $rc = 0 ] && stage "$dir" bow recipes/demo/warmup.yaml --seed "$seed" --model_name_or_path "$dir/pretrain" || rc=1
+  [ $rc = 0 ] && stage "$dir" demo recipes/demo/demo.yaml --seed "$seed" --model_name_or_path "$dir/bow" \
+    ${demo[@]+"${demo[@]}"} || rc=1
   if [ $rc = 0 ]; then
     $PY run_eval.py --model_name_or_path "$dir/demo" --validation_file data/demo/validation.jsonl \
       --output_dir "$dir/eval" "${EVAL_ARGS[@]}" >"$dir/eval.log" 2>&1 || rc=1
   fi
   mkdir -p "$OUT/$variant-s$seed"
   for f in "$dir"/*.log "$dir"/eval/*.json*; do [ -f "$f" ] && cp "$f" "$OUT/$variant-s$seed/"; done
-  for name in bow0 pretrain bow demo; do
+  for name in words pretrain bow demo; do
     [ -f "$dir/$name/trainer_state.json" ] && cp "$dir/$name/trainer_state.json" "$OUT/$variant-s$seed/$name-state.json"
   done
   if [ $rc = 0 ]; then
     route=$($PY benchmarks/demo_names.py --route "$dir/bow" 2>/dev/null | tail -n 1)
-    [ "$variant" = nowarm ] && route="-"
     echo "$variant | $seed | $(grep -o '"rougeL": [0-9.]*' "$dir/eval/eval_results.json" | cut -d' ' -f2) | \
 $($PY benchmarks/demo_names.py "$dir/eval/predictions.jsonl" | tail -n 1 | cut -d'|' -f3-) | ${route##*|} | \
 $(($(date +%s) - t0)) s" >>"$OUT/summary.txt"
@@ -107,8 +89,8 @@ case $PART in
     export OMP_NUM_THREADS=2 TOKENIZERS_PARALLELISM=false
     echo "variant | seed | R-L | first name = speaker | all the right people | at least one right person | route names on top | wall" >"$OUT/summary.txt"
     MAX_JOBS=${MAX_JOBS:-6}
-    for seed in ${SEEDS:-1 2 3}; do
-      for variant in ${VARIANTS:-warm nowarm prewarm bow10 linear warm60}; do
+    for seed in ${SEEDS:-1 2}; do
+      for variant in ${VARIANTS:-default steps400 grouped}; do
         while [ "$(jobs -rp | wc -l)" -ge "$MAX_JOBS" ]; do sleep 2; done
         [ "$(left)" -lt 200 ] && { log "skip $variant seed $seed: $(left)s left"; continue; }
         pipeline "$variant" "$seed" &

@@ -267,7 +267,9 @@ def test_a_bag_of_words_stage_trains_the_heads_alone_and_the_next_stage_takes_it
     assert model.config.prefix_len == 4
 
 
-def test_loss_weights_a_checkpoint_cannot_train_with_are_refused_before_loading(tmp_path, llama_backbones, monkeypatch):
+def test_loss_weights_a_checkpoint_cannot_train_with_are_refused_before_loading(
+    tmp_path, llama_backbones, monkeypatch
+):
     start = saved_checkpoint(tmp_path / "plain", llama_backbones)  # no latent_to_logits route
     model_args, _, _ = parse_args(
         [str(pretrain_recipe(tmp_path, llama_backbones)), "--model_name_or_path", str(start),

@@ -265,7 +265,15 @@ def test_feature_cache_dir_serves_the_next_run_without_encoding_again(tmp_path, 
     for run in range(2):
         recipe = tiny_recipe(tmp_path, backbones, do_eval=False, output_dir=str(tmp_path / f"run-{run}"))
         run_summarization.main(
-            [str(recipe), "--use_feature_cache", "true", "--feature_cache_dir", str(cache_dir), "--save_strategy", "no"]
+            [
+                str(recipe),
+                "--use_feature_cache",
+                "true",
+                "--feature_cache_dir",
+                str(cache_dir),
+                "--save_strategy",
+                "no",
+            ]
         )
         state = json.loads((tmp_path / f"run-{run}" / "trainer_state.json").read_text())
         losses.append([entry["loss"] for entry in state["log_history"] if "loss" in entry])

@@ -16,8 +16,8 @@ import hashlib
 import json
 import logging
 import os
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -124,7 +124,9 @@ def cache_key(model, dataset, training_args) -> str:
     return digest.hexdigest()[:24]
 
 
-def load_or_compute_encoder_cache(model, dataset, collator, training_args, cache_dir: str | None) -> list[torch.Tensor]:
+def load_or_compute_encoder_cache(
+    model, dataset, collator, training_args, cache_dir: str | None
+) -> list[torch.Tensor]:
     """`compute_encoder_cache`, read from / written to `cache_dir` when one is given (written whole, then renamed)."""
     if cache_dir is None:
         return compute_encoder_cache(model, dataset, collator, training_args)
