@@ -148,3 +148,41 @@ def test_a_loss_of_zero_weights_everywhere_is_refused():
         tiny_model(decoder_loss_weight=0.0)
     with pytest.raises(ValueError, match="decoder_loss_weight"):
         tiny_model(latent_to_logits=True, bag_of_words_loss_weight=1.0, decoder_loss_weight=-1.0)
+
+
+def test_route_coverage_takes_the_routes_bias_back_from_tokens_already_written(batch):
+    covered = _randomised(
+        tiny_model(decoder="llama", latent_to_logits=True, latent_logits_coverage=True), "latent_to_logits"
+    )
+    plain = tiny_model(decoder="llama", latent_to_logits=True).eval()
+    plain.load_state_dict(covered.state_dict())
+    labels = batch["labels"].clone()
+    labels[0, 2] = labels[0, 0]  # a token written twice is taken back once
+    out = covered(**{**batch, "labels": labels})
+    plain_logits = plain(**{**batch, "labels": labels}).logits
+    route = covered.latent_logits(out.latent_out) @ covered.decoder.lm_head.weight.T
+    expected = plain_logits.clone()
+    for row in range(len(labels)):
+        for t in range(labels.shape[1]):
+            for token in {int(v) for v in labels[row, :t] if v != -100}:
+                expected[row, t, token] -= route[row, token]
+    torch.testing.assert_close(out.logits, expected)
+
+
+def test_route_coverage_generates_what_teacher_forcing_scores(batch):
+    model = _randomised(
+        tiny_model(decoder="llama", latent_to_logits=True, latent_logits_coverage=True), "latent_to_logits"
+    )
+    _assert_causal_and_consistent_with_generate(model, batch)
+    plain = tiny_model(decoder="llama", latent_to_logits=True).eval()
+    plain.load_state_dict(model.state_dict())
+    ids, mask = batch["input_ids"], batch["attention_mask"]
+    assert not torch.equal(model.generate(ids, mask, max_new_tokens=8), plain.generate(ids, mask, max_new_tokens=8))
+
+
+def test_route_coverage_needs_the_route_and_refuses_the_compiled_loop(batch):
+    with pytest.raises(ValueError, match="latent_to_logits"):
+        tiny_model(latent_logits_coverage=True)
+    model = tiny_model(decoder="llama", latent_to_logits=True, latent_logits_coverage=True).eval()
+    with pytest.raises(ValueError, match="logits processor"):
+        model.generate(batch["input_ids"], batch["attention_mask"], max_new_tokens=3, decoding="compiled")

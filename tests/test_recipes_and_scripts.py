@@ -14,10 +14,10 @@ from transformers.pytorch_utils import Conv1D
 import run_eval
 import run_summarization
 from inference import LatentSpaceInference
-from modeling import LatentSpaceForConditionalGeneration
+from modeling import LatentSpaceConfig, LatentSpaceForConditionalGeneration
 from tests.tiny_backbones import save_tiny_backbones, tiny_model
 from training.arguments import DataTrainingArguments, ModelArguments, parse_args
-from training.model_setup import HEAD_FIELDS, build_model_and_processor
+from training.model_setup import HEAD_FIELDS, LOSS_FIELDS, build_model_and_processor
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "data" / "demo"
@@ -148,7 +148,9 @@ def test_seed_backbone_two_stage_recipes_adapt_every_linear_layer_of_modernbert_
 
 def test_head_fields_of_the_script_exist_on_the_arguments():
     fields = set(ModelArguments.__dataclass_fields__)
-    assert set(HEAD_FIELDS) <= fields
+    assert set(HEAD_FIELDS) | set(LOSS_FIELDS) <= fields
+    config_fields = set(LatentSpaceConfig.__dataclass_fields__)
+    assert set(HEAD_FIELDS) | set(LOSS_FIELDS) <= config_fields
 
 
 def test_an_empty_list_in_a_recipe_is_kept_and_builds_linear_heads(tmp_path, backbones):

@@ -82,6 +82,13 @@ class ModelArguments:
         default=None,
         metadata={"help": "Also shift the decoder's last hidden state by the idea, before its LM head (default off)."},
     )
+    latent_logits_coverage: bool | None = field(
+        default=None,
+        metadata={
+            "help": "The latent_to_logits route stops favouring tokens the summary already holds (default off). "
+            "A continued checkpoint takes it, like the loss weights."
+        },
+    )
     bag_of_words_loss_weight: float | None = field(
         default=None,
         metadata={"help": "Weight of the idea's bag-of-words loss; needs latent_to_logits (default 0: off)."},

@@ -42,9 +42,10 @@ HEAD_FIELDS = (
     "encoder_lora",
     "decoder_lora",
 )
-# The training objective: saved in the config like the head settings, but a recipe that continues a checkpoint may
-# change it (a bag-of-words stage without the decoder, then summaries through it).
-LOSS_FIELDS = ("bag_of_words_loss_weight", "decoder_loss_weight")
+# The training objective (and the route's coverage, which has no weights either): saved in the config like the head
+# settings, but a recipe that continues a checkpoint may change it (a bag-of-words stage without the decoder, then
+# summaries through it).
+LOSS_FIELDS = ("bag_of_words_loss_weight", "decoder_loss_weight", "latent_logits_coverage")
 
 
 def _was_set(args: ModelArguments, name: str) -> bool:

@@ -122,6 +122,11 @@ class LatentSpaceConfig(PretrainedConfig):
             map from `z_out` that starts at zero: a prior over the next token conditioned on the idea (with tied
             embeddings, a bag of the words the idea holds), so names and facts can be picked from the idea in one
             linear step while the decoder's own states decide where they go.
+        latent_logits_coverage (`bool`, *optional*, defaults to `False`):
+            Whether the `latent_to_logits` route stops favouring a token once the summary holds it: at each position
+            its bias `lm_head(shift)` is taken back for every token already written, in training as at generation (a
+            logits processor; not with `decoding="compiled"`). The route's bias is the same at every position, so
+            without it a decoder that has written one name is pushed to write it again. Needs `latent_to_logits`.
         bag_of_words_loss_weight (`float`, *optional*, defaults to 0.0):
             Weight of an auxiliary loss (Zhao et al., 2017) that asks the `latent_to_logits` route alone to predict
             every target token, in any order: the logits `lm_head(shift)` must give each target token a high
@@ -209,6 +214,7 @@ class LatentSpaceConfig(PretrainedConfig):
     prefix_layer_norm: bool = True
     latent_to_embeddings: bool = False
     latent_to_logits: bool = False
+    latent_logits_coverage: bool = False
     bag_of_words_loss_weight: float = 0.0
     decoder_loss_weight: float = 1.0
     head_dropout: float = 0.1
@@ -329,6 +335,10 @@ class LatentSpaceConfig(PretrainedConfig):
         if self.bag_of_words_loss_weight > 0 and not self.latent_to_logits:
             raise ValueError(
                 "`bag_of_words_loss_weight` trains the `latent_to_logits` route: set `latent_to_logits=True` too."
+            )
+        if self.latent_logits_coverage and not self.latent_to_logits:
+            raise ValueError(
+                "`latent_logits_coverage` acts on the `latent_to_logits` route: set `latent_to_logits=True`."
             )
         if self.decoder_loss_weight < 0:
             raise ValueError(f"`decoder_loss_weight` must be >= 0, got {self.decoder_loss_weight}.")

@@ -31,6 +31,8 @@ from transformers import (
     AutoModelForCausalLM,
     GenerationConfig,
     GenerationMixin,
+    LogitsProcessor,
+    LogitsProcessorList,
     PretrainedConfig,
     PreTrainedModel,
 )
@@ -39,7 +41,7 @@ from transformers.modeling_outputs import ModelOutput
 from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING, MODEL_MAPPING
 from transformers.utils import cached_file, logging
 
-from .compiled_decoding import DECODING_CHOICES, compiled_decoder
+from .compiled_decoding import DECODING_CHOICES, UnsupportedDecodingSetting, compiled_decoder
 from .configuration_latent_space import LatentSpaceConfig
 
 logger = logging.get_logger(__name__)
@@ -437,6 +439,25 @@ def _add_rows(states: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     if states.shape[0] != shift.shape[0]:
         shift = shift.repeat_interleave(states.shape[0] // shift.shape[0], dim=0)
     return states + shift[:, None].to(states.dtype)
+
+
+class LatentRouteCoverage(LogitsProcessor):
+    """
+    `latent_logits_coverage` at generation: takes the `latent_to_logits` route's bias (`route`, `(batch, vocab)`) back
+    from every token the summary already holds, as the training loss does. Beams and samples repeat rows in place.
+    """
+
+    def __init__(self, route: torch.Tensor):
+        self.route = route
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if input_ids.shape[1] == 0:
+            return scores
+        route = self.route
+        if scores.shape[0] != route.shape[0]:
+            route = route.repeat_interleave(scores.shape[0] // route.shape[0], dim=0)
+        written = torch.zeros_like(scores, dtype=torch.bool).scatter_(1, input_ids, True)
+        return scores - written * route.to(scores.dtype)
 
 
 class LatentSpaceForConditionalGeneration(LatentSpacePreTrainedModel, GenerationMixin):
@@ -838,6 +859,8 @@ class LatentSpaceForConditionalGeneration(LatentSpacePreTrainedModel, Generation
                 inputs_embeds=inputs_embeds, attention_mask=decoder_mask, logits_to_keep=target_len, use_cache=False
             ).logits
 
+        if self.config.latent_logits_coverage:
+            logits = self._route_coverage(logits, labels, logits_shift)
         loss_sum = F.cross_entropy(
             logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100, reduction="sum"
         )
@@ -858,6 +881,26 @@ class LatentSpaceForConditionalGeneration(LatentSpacePreTrainedModel, Generation
             prefix_embeds=prefix,
             bag_of_words_loss=bag_of_words_loss,
         )
+
+    def _route_logits(self, logits_shift: torch.Tensor) -> torch.Tensor:
+        """What the `latent_to_logits` route adds to every position's logits, `(batch, vocab)`."""
+        head = self.decoder.get_output_embeddings()
+        return F.linear(logits_shift.to(head.weight.dtype), head.weight)
+
+    def _route_coverage(
+        self, logits: torch.Tensor, labels: torch.LongTensor, logits_shift: torch.Tensor
+    ) -> torch.Tensor:
+        """Takes the route's bias back, at each position, from every token the summary already holds before it."""
+        route = self._route_logits(logits_shift)
+        valid = labels != -100
+        ids = labels.clamp(min=0)
+        length = labels.shape[1]
+        earlier = torch.ones(length, length, dtype=torch.bool, device=labels.device).tril(-1)  # [t, s]: s < t
+        same = ids[:, :, None] == ids[:, None, :]
+        first = valid & ~(same & earlier & valid[:, None, :]).any(-1)  # each token counted once, where it first is
+        take_back = route.gather(1, ids)[:, None, :] * (earlier[None] & first[:, None, :])  # [batch, t, s]
+        index = ids[:, None, :].expand(-1, length, -1)
+        return logits.scatter_add(2, index, -take_back.to(logits.dtype))
 
     def bag_of_words_loss(
         self, latent_out: torch.Tensor, labels: torch.LongTensor, logits_shift: torch.Tensor | None = None
@@ -930,6 +973,15 @@ class LatentSpaceForConditionalGeneration(LatentSpacePreTrainedModel, Generation
             # cannot see the prompt's tokens say nothing about this model.
             for setting in ("no_repeat_ngram_size", "repetition_penalty"):
                 warnings.filterwarnings("ignore", message=f"Passing `{setting}` with `inputs_embeds`")
+            if self.config.latent_logits_coverage:
+                if decoding == "compiled":
+                    raise UnsupportedDecodingSetting(
+                        "latent_logits_coverage needs a logits processor, which the compiled loop does not run: use "
+                        "decoding='generate'."
+                    )
+                processors = LogitsProcessorList(model_kwargs.pop("logits_processor", None) or [])
+                processors.append(LatentRouteCoverage(self._route_logits(logits_shift)))
+                model_kwargs["logits_processor"] = processors
             if decoding == "compiled":
                 return compiled_decoder(self.decoder).generate(
                     inputs_embeds=prefix,
