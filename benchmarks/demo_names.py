@@ -64,11 +64,12 @@ def route_names_right(checkpoint: Path, rows: list[dict], max_source_length: int
     model = AutoModelForSeq2SeqLM.from_pretrained(checkpoint).eval()
     if model.latent_logits is None:
         raise SystemExit(f"{checkpoint} has no latent_to_logits route to score.")
-    tokenizer = LatentSpaceProcessor.from_pretrained(checkpoint).encoder_tokenizer
+    processor = LatentSpaceProcessor.from_pretrained(checkpoint)
     names = sorted(NAMES)
-    decoder_tokenizer = LatentSpaceProcessor.from_pretrained(checkpoint).decoder_tokenizer
-    first_tokens = [decoder_tokenizer(" " + name, add_special_tokens=False)["input_ids"][0] for name in names]
-    batch = tokenizer(
+    first_tokens = [
+        processor.decoder_tokenizer(" " + name, add_special_tokens=False)["input_ids"][0] for name in names
+    ]
+    batch = processor.encoder_tokenizer(
         [row["dialogue"] for row in rows], padding=True, truncation=True, max_length=max_source_length,
         return_tensors="pt",
     )  # fmt: skip

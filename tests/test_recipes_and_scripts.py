@@ -296,6 +296,15 @@ def test_feature_cache_dir_serves_the_next_run_without_encoding_again(tmp_path, 
     assert len(list(cache_dir.glob("encoder-states-*.pt"))) == 2
 
 
+def test_feature_cache_dir_without_the_cache_or_on_a_file_is_refused_at_parsing(tmp_path, backbones):
+    recipe = tiny_recipe(tmp_path, backbones)
+    with pytest.raises(ValueError, match="use_feature_cache"):
+        parse_args([str(recipe), "--feature_cache_dir", str(tmp_path / "features")])
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(ValueError, match="not a folder"):
+        parse_args([str(recipe), "--use_feature_cache", "true", "--feature_cache_dir", str(tmp_path / "a-file")])
+
+
 def test_feature_cache_refuses_a_trainable_encoder(tmp_path, backbones):
     recipe = tiny_recipe(tmp_path, backbones, use_feature_cache=True, freeze_encoder=False)
     with pytest.raises(ValueError, match="frozen encoder"):

@@ -232,6 +232,13 @@ class DataTrainingArguments:
                     raise ValueError(f"`{name}` must be .json, .jsonl or .csv, got {path}.")
                 if not Path(path).is_file():
                     raise FileNotFoundError(f"`{name}` {path} does not exist.")
+        if self.feature_cache_dir is not None:
+            if not self.use_feature_cache:
+                raise ValueError(
+                    "`feature_cache_dir` keeps the feature cache on disk: set `use_feature_cache: true` too."
+                )
+            if Path(self.feature_cache_dir).exists() and not Path(self.feature_cache_dir).is_dir():
+                raise ValueError(f"`feature_cache_dir` {self.feature_cache_dir} exists and is not a folder.")
         if self.max_train_minutes is not None and self.max_train_minutes <= 0:
             raise ValueError(f"`max_train_minutes` must be positive, got {self.max_train_minutes}.")
         if self.max_source_length < 2 or self.max_target_length < 2:

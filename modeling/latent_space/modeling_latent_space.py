@@ -913,8 +913,7 @@ class LatentSpaceForConditionalGeneration(LatentSpacePreTrainedModel, Generation
         if self.latent_logits is None:
             raise ValueError("The bag-of-words loss reads the `latent_to_logits` route: build the model with it.")
         shift = self.latent_shifts(latent_out)[1] if logits_shift is None else logits_shift
-        head = self.decoder.get_output_embeddings()
-        log_probs = F.linear(shift.to(head.weight.dtype), head.weight).float().log_softmax(-1)
+        log_probs = self._route_logits(shift).float().log_softmax(-1)
         targets = labels != -100
         token_log_probs = log_probs.gather(1, labels.clamp(min=0))
         return -(token_log_probs * targets).sum() / targets.sum().clamp(min=1)
